@@ -1,0 +1,5 @@
+import sys
+
+from nas.models.table import main
+
+sys.exit(main())

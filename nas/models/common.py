@@ -1,0 +1,41 @@
+"""Pieces every baseline shares: classifier head, weight init, variant checks."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class Classifier(nn.Module):
+    """Global average pool, optional dropout, linear layer (``fc``)."""
+
+    def __init__(self, in_chs: int, num_classes: int, dropout: float = 0.0):
+        super().__init__()
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.fc = nn.Linear(in_chs, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.dropout(torch.flatten(x.mean((2, 3)), 1)))
+
+
+def init_weights(model: nn.Module) -> nn.Module:
+    """He init for convs (fan-out), unit BN, small normal for linears; as the reference codes do."""
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm)):
+            if m.weight is not None:
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Linear):
+            nn.init.normal_(m.weight, 0, 0.01)
+            nn.init.zeros_(m.bias)
+    return model
+
+
+def is_cifar(variant: str) -> bool:
+    if variant not in ("imagenet", "cifar"):
+        raise ValueError(f"unknown variant {variant!r}; expected 'imagenet' or 'cifar'")
+    return variant == "cifar"
