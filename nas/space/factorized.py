@@ -1,0 +1,175 @@
+"""Factorized hierarchical spaces (MNASNet's, Tan et al. 2019, Sec. 4.1): the net is a sequence of
+blocks and each block makes its own decisions, shared by all its layers.
+
+YAML (see ``search_spaces/mnasnet.yaml``)::
+
+    type: factorized
+    blocks: [{chs: 16, layers: 1}, ...]         # the base (MobileNetV2's) widths and depths
+    decisions:                                 # every block decides each of these
+      conv_op: {conv: {block: conv}, dwconv: {block: dw_separable}, mbconv3: {block: mbconv, exp_ratio: 3}}
+      kernel_size: [3, 5]
+      se_ratio: [0.0, 0.25]                    # applied to ops that take se_ratio
+      skip_op: [pool, identity, none]
+      filter_mult: [0.75, 1.0, 1.25]
+      layers_delta: [-1, 0, 1]
+
+Decisions are labelled ``b<block>.<name>`` (1-based blocks). A block has
+``max(1, layers + layers_delta)`` layers of ``make_divisible(chs * width_mult * filter_mult)`` channels;
+its first layer carries the stride. ``skip_op``: ``identity`` adds the input where shapes match;
+``pool`` does too and, where they do not, adds an average-pooled, 1x1-projected shortcut; ``none``
+adds nothing.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from dataclasses import dataclass
+from typing import Any, Dict, List, Tuple
+
+import torch
+from torch import nn
+
+from nas.blocks import BLOCKS
+from nas.layers import ConvBnAct, make_divisible
+from nas.space.arch import Arch
+from nas.space.base import Decision, SearchSpace, build_block
+from nas.space.loader import SPACE_TYPES
+from nas.space.validate import Checker
+
+DECISIONS = ("conv_op", "kernel_size", "se_ratio", "skip_op", "filter_mult", "layers_delta")
+SKIP_OPS = ("pool", "identity", "none")
+
+
+class Residual(nn.Module):
+    """``body(x) + shortcut(x)``; the shortcut is identity, or avg-pool + 1x1 conv-BN projection."""
+
+    def __init__(self, body: nn.Module, in_chs: int, out_chs: int, stride: int, skip_op: str):
+        super().__init__()
+        self.body = body
+        same = stride == 1 and in_chs == out_chs
+        self.add = skip_op != "none" and (same or skip_op == "pool")
+        pool = nn.AvgPool2d(stride, stride, ceil_mode=True) if stride > 1 else nn.Identity()
+        proj = ConvBnAct(in_chs, out_chs, 1, act=None) if in_chs != out_chs else nn.Identity()
+        self.shortcut = nn.Sequential(pool, proj) if self.add and not same else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.body(x)
+        if self.add:
+            out = out + self.shortcut(x)
+        return out
+
+
+@dataclass(frozen=True)
+class BlockPlan:
+    """One block of a resolved architecture."""
+
+    index: int
+    in_chs: int
+    out_chs: int
+    stride: int
+    layers: int
+    op: Dict[str, Any]
+    skip_op: str
+
+
+@SPACE_TYPES.register("factorized")
+class FactorizedSpace(SearchSpace):
+    def __init__(self, name: str, source: str, data: Dict[str, Any], c: Checker, common: Dict[str, Any],
+                 args: Dict[str, Any]):
+        c.keys(data, "", ["variants", "stem", "blocks", "decisions"], ["name", "type", "description", "paper", "head"])
+        self.name, self.source, self.args = name, source, args
+        self.variant, self.resolution = common["variant"], common["resolution"]
+        self.num_classes, self.width_mult = common["num_classes"], common["width_mult"]
+        self.stem, self.head = common["stem"], common["head"]
+        blocks = c.list(data["blocks"], "blocks")
+        if len(common["strides"]) != len(blocks):
+            raise c.fail(f"variants.{self.variant}.strides", f"one stride per block ({len(blocks)})",
+                         len(common["strides"]))
+        self.blocks: List[Tuple[int, int, int]] = []
+        for i, b in enumerate(blocks):
+            c.keys(c.mapping(b, f"blocks[{i}]"), f"blocks[{i}]", ["chs", "layers"])
+            self.blocks.append((c.int(b["chs"], f"blocks[{i}].chs"), c.int(b["layers"], f"blocks[{i}].layers"),
+                                common["strides"][i]))
+        dec = c.mapping(data["decisions"], "decisions")
+        c.keys(dec, "decisions", DECISIONS)
+        ops = c.mapping(dec["conv_op"], "decisions.conv_op")
+        self.conv_ops = {str(k): c.block_config(v, f"decisions.conv_op.{k}") for k, v in ops.items()}
+        kernels = tuple(c.int(k, "decisions.kernel_size") for k in c.list(dec["kernel_size"], "decisions.kernel_size"))
+        ses = tuple(c.number(s, "decisions.se_ratio") for s in c.list(dec["se_ratio"], "decisions.se_ratio"))
+        skips = tuple(c.list(dec["skip_op"], "decisions.skip_op"))
+        for s in skips:
+            if s not in SKIP_OPS:
+                raise c.fail("decisions.skip_op", f"items from {', '.join(SKIP_OPS)}", s)
+        mults = tuple(c.number(m, "decisions.filter_mult", 0.05) for m in c.list(dec["filter_mult"],
+                                                                                "decisions.filter_mult"))
+        deltas = dec["layers_delta"]
+        for d in c.list(deltas, "decisions.layers_delta"):
+            if isinstance(d, bool) or not isinstance(d, int):
+                raise c.fail("decisions.layers_delta", "a list of integers", d)
+        self.options = {"conv_op": tuple(self.conv_ops), "kernel_size": kernels, "se_ratio": ses,
+                        "skip_op": skips, "filter_mult": mults, "layers_delta": tuple(deltas)}
+        self.decisions = [Decision(f"b{i + 1}.{k}", self.options[k]) for i in range(len(self.blocks))
+                          for k in DECISIONS]
+        self._check_ops(c)
+
+    def _op_config(self, conv_op: str, kernel_size: int, se_ratio: float) -> Dict[str, Any]:
+        cfg = dict(self.conv_ops[conv_op])
+        accepted = inspect.signature(BLOCKS.get(cfg["block"]).__init__).parameters
+        if "kernel_size" in accepted:
+            cfg["kernel_size"] = kernel_size
+        if "se_ratio" in accepted and se_ratio > 0:
+            cfg["se_ratio"] = se_ratio
+            if "se_from_input" in accepted:
+                cfg["se_from_input"] = True  # MNASNet reduces from the block's input channels
+        if "residual" in accepted:
+            cfg["residual"] = False  # the skip_op decision owns the shortcut
+        return cfg
+
+    def _check_ops(self, c: Checker) -> None:
+        """Every op must build at the widest and narrowest widths of every block (on meta)."""
+        widest = self.plan({d.label: d.choices[-1] if "mult" in d.label else d.choices[0] for d in self.decisions})
+        narrowest = self.plan({d.label: d.choices[0] for d in self.decisions})
+        for plan in (widest, narrowest):
+            for b in plan:
+                for name in self.conv_ops:
+                    for k in self.options["kernel_size"]:
+                        for se in self.options["se_ratio"]:
+                            try:
+                                with torch.device("meta"):
+                                    build_block(self._op_config(name, k, se), b.in_chs, b.out_chs, b.stride)
+                            except (ValueError, TypeError, RuntimeError) as err:
+                                raise c.fail(f"decisions.conv_op.{name}", f"an op that takes {b.in_chs}->"
+                                             f"{b.out_chs} channels at stride {b.stride} (block {b.index + 1}): "
+                                             f"{err}") from None
+
+    def block_chs(self, i: int, filter_mult: float) -> int:
+        return make_divisible(self.blocks[i][0] * self.width_mult * filter_mult)
+
+    def plan(self, choices: Dict[str, Any]) -> List[BlockPlan]:
+        """The blocks of an architecture: widths, depths and the op each layer runs."""
+        plans, in_chs = [], self.stem["chs"]
+        for i, (_, layers, stride) in enumerate(self.blocks):
+            get = lambda k: choices[f"b{i + 1}.{k}"]
+            out_chs = self.block_chs(i, get("filter_mult"))
+            op = self._op_config(get("conv_op"), get("kernel_size"), get("se_ratio"))
+            plans.append(BlockPlan(i, in_chs, out_chs, stride, max(1, layers + get("layers_delta")), op,
+                                   get("skip_op")))
+            in_chs = out_chs
+        return plans
+
+    def build(self, arch: Arch) -> nn.Module:
+        self.check(arch)
+        plans, stages = self.plan(arch.choices), []
+        for b in plans:
+            layers = []
+            for j in range(b.layers):
+                in_chs, stride = (b.in_chs, b.stride) if j == 0 else (b.out_chs, 1)
+                layers.append(Residual(build_block(b.op, in_chs, b.out_chs, stride), in_chs, b.out_chs, stride,
+                                       b.skip_op))
+            stages.append(layers)
+        return self.assemble(self.build_stem(), stages, *self.build_head(plans[-1].out_chs))
+
+    def supernet(self):
+        from nas.supernet_elastic import ElasticSupernet
+        return ElasticSupernet(self)

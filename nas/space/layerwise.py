@@ -1,0 +1,118 @@
+"""Layer-wise spaces (FBNet's kind): every searchable layer picks one op out of named candidates.
+
+YAML (see ``search_spaces/fbnet.yaml``)::
+
+    name: fbnet
+    type: layerwise
+    variants: {imagenet: {resolution: 224, stem_stride: 2, strides: [...], head_chs: 1984}, cifar: {...}}
+    stem: {chs: 16, kernel_size: 3, act: relu}
+    stages:                       # one entry per stage; strides come from the variant
+      - {chs: 16, layers: 1}
+      - {chs: 24, layers: 4, candidates: [k3_e1, skip]}   # optional subset for this stage
+      - {chs: 32, layers: 1, op: k3_e6}                    # a fixed (not searched) stage
+    candidates:                   # ordered: the order is the integer encoding of an arch
+      k3_e1: {block: mbconv, kernel_size: 3, exp_ratio: 1}
+      skip: {block: skip}
+    head: {chs: 1984, act: relu, dropout: 0.2}
+
+Decisions are labelled ``s<stage>.<layer>`` (1-based stages, 0-based layers).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Dict, List
+
+import torch
+from torch import nn
+
+from nas.space.arch import Arch
+from nas.space.base import Decision, Layer, SearchSpace, build_block
+from nas.space.loader import SPACE_TYPES
+from nas.layers import make_divisible
+from nas.space.validate import Checker
+
+
+@SPACE_TYPES.register("layerwise")
+class LayerwiseSpace(SearchSpace):
+    def __init__(self, name: str, source: str, data: Dict[str, Any], c: Checker, common: Dict[str, Any],
+                 args: Dict[str, Any]):
+        c.keys(data, "", ["variants", "stem", "stages", "candidates"],
+               ["name", "type", "description", "paper", "encoding", "head"])
+        self.name, self.source, self.args = name, source, args
+        self.variant, self.resolution = common["variant"], common["resolution"]
+        self.num_classes, self.width_mult = common["num_classes"], common["width_mult"]
+        self.stem, self.head = common["stem"], common["head"]
+        cands = c.mapping(data["candidates"], "candidates")
+        if not cands:
+            raise c.fail("candidates", "at least one candidate op")
+        self.candidates = {str(k): c.block_config(v, f"candidates.{k}") for k, v in cands.items()}
+        stages = c.list(data["stages"], "stages")
+        strides = common["strides"]
+        if len(strides) != len(stages):
+            raise c.fail(f"variants.{self.variant}.strides", f"one stride per stage ({len(stages)})", len(strides))
+        self.layers: List[Layer] = []
+        self._checked: set = set()
+        self.fixed: Dict[str, str] = {}
+        in_chs, size = self.stem["chs"], math.ceil(self.resolution / self.stem["stride"])
+        for i, st in enumerate(stages):
+            key = f"stages[{i}]"
+            c.keys(c.mapping(st, key), key, ["chs", "layers"], ["candidates", "op"])
+            out_chs = make_divisible(c.int(st["chs"], f"{key}.chs") * self.width_mult)
+            names = list(self.candidates)
+            if "candidates" in st:
+                names = c.list(st["candidates"], f"{key}.candidates")
+            if "op" in st:
+                names = [st["op"]]
+            for n in names:
+                if n not in self.candidates:
+                    raise c.fail(f"{key}.candidates" if "op" not in st else f"{key}.op",
+                                 f"names from candidates ({', '.join(self.candidates)})", n)
+            for j in range(c.int(st["layers"], f"{key}.layers")):
+                stride = strides[i] if j == 0 else 1
+                layer = Layer(f"s{i + 1}.{j}", i, j, in_chs, out_chs, stride, size, tuple(names))
+                self._check_layer(c, layer)
+                if "op" in st:
+                    self.fixed[layer.label] = st["op"]
+                self.layers.append(layer)
+                in_chs, size = out_chs, math.ceil(size / stride)
+        self.out_chs = in_chs
+        self.decisions = [Decision(l.label, l.candidates) for l in self.layers if l.label not in self.fixed]
+
+    def _check_layer(self, c: Checker, layer: Layer) -> None:
+        """Every candidate must take this layer's channels and stride (built on meta: no memory)."""
+        for name in layer.candidates:
+            key = (name, layer.in_chs, layer.out_chs, layer.stride)
+            if key in self._checked:
+                continue
+            self._checked.add(key)
+            try:
+                with torch.device("meta"):
+                    build_block(self.candidates[name], layer.in_chs, layer.out_chs, layer.stride)
+            except (ValueError, TypeError, RuntimeError, AssertionError) as err:
+                raise c.fail(f"candidates.{name}", f"a block that takes {layer.in_chs}->{layer.out_chs} channels "
+                             f"at stride {layer.stride} (layer {layer.label}): {err}") from None
+
+    def op_of(self, arch: Arch, layer: Layer) -> str:
+        return self.fixed.get(layer.label) or arch.choices[layer.label]
+
+    def build_op(self, name: str, layer: Layer) -> nn.Module:
+        return build_block(self.candidates[name], layer.in_chs, layer.out_chs, layer.stride)
+
+    def stage_layers(self) -> List[List[Layer]]:
+        stages: List[List[Layer]] = []
+        for layer in self.layers:
+            if layer.index == 0:
+                stages.append([])
+            stages[-1].append(layer)
+        return stages
+
+    def build(self, arch: Arch) -> nn.Module:
+        """The child network of ``arch`` (a plain ``nn.Module``, freshly initialised)."""
+        self.check(arch)
+        stages = [[self.build_op(self.op_of(arch, l), l) for l in st] for st in self.stage_layers()]
+        return self.assemble(self.build_stem(), stages, *self.build_head(self.out_chs))
+
+    def supernet(self):
+        from nas.supernet import Supernet
+        return Supernet(self)
