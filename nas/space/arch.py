@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Mapping
 
 import yaml
 
+from nas.io import atomic_write_text
 from nas.space.errors import SpaceError
 
 
@@ -69,18 +69,7 @@ class Arch:
     def save(self, path: str | os.PathLike) -> Path:
         """Write atomically (temp file + rename); ``.json`` suffix writes JSON, anything else YAML."""
         path = Path(path)
-        text = self.dumps("json" if path.suffix == ".json" else "yaml")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w") as f:
-                f.write(text)
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
-        return path
+        return atomic_write_text(path, self.dumps("json" if path.suffix == ".json" else "yaml"))
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "Arch":

@@ -23,6 +23,7 @@ adds nothing.
 from __future__ import annotations
 
 import inspect
+import itertools
 import math
 from dataclasses import dataclass
 from typing import Any, Dict, List, Tuple
@@ -34,6 +35,7 @@ from nas.blocks import BLOCKS
 from nas.layers import ConvBnAct, make_divisible
 from nas.space.arch import Arch
 from nas.space.base import Decision, SearchSpace, build_block
+from nas.space.layerwise import OpUse
 from nas.space.loader import SPACE_TYPES
 from nas.space.validate import Checker
 
@@ -58,6 +60,11 @@ class Residual(nn.Module):
         if self.add:
             out = out + self.shortcut(x)
         return out
+
+
+def adds_shortcut(in_chs: int, out_chs: int, stride: int, skip_op: str) -> bool:
+    """Whether a :class:`Residual` layer with these shapes and ``skip_op`` adds a shortcut."""
+    return skip_op != "none" and ((stride == 1 and in_chs == out_chs) or skip_op == "pool")
 
 
 @dataclass(frozen=True)
@@ -173,3 +180,53 @@ class FactorizedSpace(SearchSpace):
     def supernet(self):
         from nas.supernet_elastic import ElasticSupernet
         return ElasticSupernet(self)
+
+    # --- op instances (for latency tables) -----------------------------------------------------
+    def block_input_size(self, i: int) -> int:
+        """Spatial size of block ``i``'s (0-based) input."""
+        size = math.ceil(self.resolution / self.stem["stride"])
+        for _, _, stride in self.blocks[:i]:
+            size = math.ceil(size / stride)
+        return size
+
+    def block_op_instances(self, i: int, in_chs: int, choices: Dict[str, Any]) -> List[OpUse]:
+        """The ops block ``i`` (0-based) runs given its input width and its own decisions (keyed by the
+        short names ``conv_op``, ``kernel_size``, ...): per layer the body op (site ``b<i>.<j>``) and,
+        where the layer adds one, its shortcut (site ``b<i>.<j>.skip``, config ``{block: shortcut}``:
+        ``out + shortcut(x)``, the shortcut being identity or avg-pool + 1x1 projection)."""
+        _, layers, stride = self.blocks[i]
+        out_chs = self.block_chs(i, choices["filter_mult"])
+        op = self._op_config(choices["conv_op"], choices["kernel_size"], choices["se_ratio"])
+        size, skip_op, uses = self.block_input_size(i), choices["skip_op"], []
+        for j in range(max(1, layers + choices["layers_delta"])):
+            cin, s, sz = (in_chs, stride, size) if j == 0 else (out_chs, 1, math.ceil(size / stride))
+            site = f"b{i + 1}.{j}"
+            uses.append(OpUse(site, choices["conv_op"], dict(op), cin, out_chs, s, sz))
+            if adds_shortcut(cin, out_chs, s, skip_op):
+                uses.append(OpUse(f"{site}.skip", skip_op, {"block": "shortcut"}, cin, out_chs, s, sz))
+        return uses
+
+    def op_instances(self, arch: Arch) -> List[OpUse]:
+        """The ops ``arch`` runs between stem and head, in order (see :meth:`block_op_instances`)."""
+        self.check(arch)
+        uses, in_chs = [], self.stem["chs"]
+        for i in range(len(self.blocks)):
+            choices = {k: arch.choices[f"b{i + 1}.{k}"] for k in DECISIONS}
+            uses += self.block_op_instances(i, in_chs, choices)
+            in_chs = self.block_chs(i, choices["filter_mult"])
+        return uses
+
+    def all_op_instances(self) -> List[OpUse]:
+        """Every op any architecture of this space can run (not deduplicated): each block at each input
+        width its predecessor can give, each op, skip op and width, at its largest depth."""
+        uses: List[OpUse] = []
+        o = self.options
+        deepest = max(o["layers_delta"])
+        for i in range(len(self.blocks)):
+            widths = [self.stem["chs"]] if i == 0 else sorted({self.block_chs(i - 1, m) for m in o["filter_mult"]})
+            for in_chs, conv_op, k, se, skip, mult in itertools.product(
+                    widths, o["conv_op"], o["kernel_size"], o["se_ratio"], o["skip_op"], o["filter_mult"]):
+                uses += self.block_op_instances(i, in_chs, dict(conv_op=conv_op, kernel_size=k, se_ratio=se,
+                                                                skip_op=skip, filter_mult=mult,
+                                                                layers_delta=deepest))
+        return uses

@@ -21,7 +21,7 @@ Decisions are labelled ``s<stage>.<layer>`` (1-based stages, 0-based layers).
 from __future__ import annotations
 
 import math
-from typing import Any, Dict, List
+from typing import Any, Dict, List, NamedTuple
 
 import torch
 from torch import nn
@@ -31,6 +31,24 @@ from nas.space.base import Decision, Layer, SearchSpace, build_block
 from nas.space.loader import SPACE_TYPES
 from nas.layers import make_divisible
 from nas.space.validate import Checker
+
+
+class OpUse(NamedTuple):
+    """One op at one input shape, where an architecture uses it (what latency tables are keyed on).
+
+    ``config`` is the op's block config as ``build_block`` takes it (a ``block`` name and options);
+    ``site`` says where it sits (a layer label such as ``s2.1``; ``b2.0`` / ``b2.0.skip`` in a
+    factorized space) and ``choice`` which choice put it there. The op's input is
+    ``in_chs x input_size x input_size``; it gives ``out_chs`` channels at ``stride``.
+    """
+
+    site: str
+    choice: Any
+    config: Dict[str, Any]
+    in_chs: int
+    out_chs: int
+    stride: int
+    input_size: int
 
 
 @SPACE_TYPES.register("layerwise")
@@ -116,3 +134,18 @@ class LayerwiseSpace(SearchSpace):
     def supernet(self):
         from nas.supernet import Supernet
         return Supernet(self)
+
+    # --- op instances (for latency tables) -----------------------------------------------------
+    def op_instances(self, arch: Arch) -> List[OpUse]:
+        """The searchable-body ops ``arch`` runs, one per layer in order (stem and head not included)."""
+        self.check(arch)
+        return [self.layer_op_instance(l, self.op_of(arch, l)) for l in self.layers]
+
+    def all_op_instances(self) -> List[OpUse]:
+        """Every (layer, candidate) op any architecture of this space can run (not deduplicated)."""
+        return [self.layer_op_instance(l, name) for l in self.layers for name in l.candidates]
+
+    def layer_op_instance(self, layer: Layer, name: str) -> OpUse:
+        """Candidate ``name`` at ``layer``."""
+        return OpUse(layer.label, name, dict(self.candidates[name]), layer.in_chs, layer.out_chs, layer.stride,
+                     layer.input_size)

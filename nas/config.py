@@ -1,0 +1,35 @@
+"""Structured-config schemas shared by the Hydra apps (``nas.search``, ``nas.latency``, ...).
+
+Each schema is a dataclass registered in Hydra's ConfigStore, so a misspelled or ill-typed key is an
+error; YAML files under ``conf/`` hold only values. Groups shared by the apps: ``space`` and ``device``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+from hydra.core.config_store import ConfigStore
+
+
+@dataclass
+class SpaceConf:
+    """Which search space, at which resolution variant and width (see ``nas.space.load_space``)."""
+
+    name: str = "fbnet"
+    variant: str = "cifar"  # imagenet (224) | cifar (32)
+    width_mult: float = 1.0
+    resolution: Optional[int] = None  # None: the variant's
+
+
+@dataclass
+class DeviceConf:
+    """Where a job runs and what it measures latency on."""
+
+    type: str = "cpu"  # cpu | cuda
+    threads: Optional[int] = None  # intra-op threads; None: torch's default (all cores)
+
+
+def register_shared(cs: ConfigStore) -> None:
+    cs.store(group="space", name="schema", node=SpaceConf)
+    cs.store(group="device", name="schema", node=DeviceConf)

@@ -1,0 +1,107 @@
+"""Evaluators that score a sampled architecture for the controllers (``evaluator=`` of ``nas.search``).
+
+- ``oneshot``: train the space's supernet once with uniform single-path sampling (SPOS, Guo et al.
+  2020), cache it, then score each arch with the inherited weights after re-estimating BatchNorm
+  statistics on a few batches. A later search on the same space, data and recipe reuses the cache.
+- ``proxy``: train each arch's child from scratch for a few epochs on the proxy data (MNASNet's way).
+
+Both train on the weight split and score on the architecture split (held out from that training).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import time
+from pathlib import Path
+from typing import Any, Callable, Dict, Optional
+
+import torch
+from tqdm import tqdm
+
+from nas.data import BatchLoader, SearchData
+from nas.profile import profile
+from nas.registry import Registry
+from nas.space import Arch
+from nas.training import Recipe, evaluate, make_optimizer, recalibrate_bn, train_epoch
+
+EVALUATORS = Registry("evaluator")
+
+
+class Evaluator:
+    """Callable ``arch -> {accuracy, latency_ms, params_m, macs_m, eval_s}``."""
+
+    def __init__(self, space, data: SearchData, latency_ms: Callable[[Arch], float], recipe: Recipe, *,
+                 device: str = "cpu", seed: int = 0):
+        self.space, self.data, self.latency_ms, self.recipe = space, data, latency_ms, recipe
+        self.device, self.seed = device, seed
+
+    def figures(self, arch: Arch, accuracy: float, started: float) -> Dict[str, float]:
+        size = (1, 3, self.space.resolution, self.space.resolution)
+        with torch.device("meta"):
+            p = profile(self.space.build(arch), size)
+        return {"accuracy": accuracy, "latency_ms": float(self.latency_ms(arch)), "params_m": p.params / 1e6,
+                "macs_m": p.macs / 1e6, "eval_s": time.perf_counter() - started}
+
+
+@EVALUATORS.register("proxy")
+class ProxyEvaluator(Evaluator):
+    """Train the child from scratch for ``recipe.epochs`` on the weight split, score on the arch split."""
+
+    def __call__(self, arch: Arch) -> Dict[str, float]:
+        started = time.perf_counter()
+        torch.manual_seed(self.seed)
+        child = self.space.build(arch).to(self.device)
+        opt, sched = make_optimizer(child, self.recipe)
+        loader = BatchLoader(self.data.weight, self.recipe.batch_size, augment=self.recipe.augment, seed=self.seed,
+                             drop_last=True)
+        for epoch in range(self.recipe.epochs):
+            train_epoch(child, loader, opt, self.recipe, epoch, self.device, progress=False)
+            sched.step()
+        return self.figures(arch, evaluate(child, self.data.arch, device=self.device)["val_acc"], started)
+
+
+@EVALUATORS.register("oneshot")
+class OneShotEvaluator(Evaluator):
+    """Score archs with a uniformly trained, cached supernet (SPOS) after BN re-estimation."""
+
+    def __init__(self, *args: Any, cache_dir: str = "outputs/supernets", bn_batches: int = 4,
+                 cache_key: Optional[Dict[str, Any]] = None, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.bn_batches = bn_batches
+        key = json.dumps({"space": self.space.name, "args": self.space.args, "recipe": vars(self.recipe),
+                          "seed": self.seed, **(cache_key or {})}, sort_keys=True, default=str)
+        self.cache_path = Path(cache_dir) / f"{self.space.name}-{hashlib.sha1(key.encode()).hexdigest()[:12]}.pt"
+        self.supernet = self.space.supernet().to(self.device)
+        self.reused = False
+
+    def prepare(self, progress: bool = True) -> Path:
+        """Train the supernet, or load it from the cache when an identical one was trained before."""
+        if self.cache_path.is_file():
+            state = torch.load(self.cache_path, weights_only=True, map_location=self.device)
+            self.supernet.load_state_dict(state["supernet"])
+            self.reused = True
+            return self.cache_path
+        from nas.io import atomic_torch_save
+
+        rng = random.Random(self.seed)
+        torch.manual_seed(self.seed)
+        self.supernet.set_mode("fixed")
+        opt, sched = make_optimizer(self.supernet, self.recipe)
+        loader = BatchLoader(self.data.weight, self.recipe.batch_size, augment=self.recipe.augment, seed=self.seed,
+                             drop_last=True)
+        for epoch in tqdm(range(self.recipe.epochs), desc="supernet (uniform single path)", disable=not progress):
+            train_epoch(self.supernet, loader, opt, self.recipe, epoch, self.device,
+                        before_step=lambda: self.supernet.set_arch(self.space.sample(rng)), progress=progress)
+            sched.step()
+        atomic_torch_save({"supernet": self.supernet.state_dict(), "space": self.space.name}, self.cache_path)
+        return self.cache_path
+
+    def __call__(self, arch: Arch) -> Dict[str, float]:
+        started = time.perf_counter()
+        self.supernet.set_arch(arch)
+        loader = BatchLoader(self.data.weight, self.recipe.batch_size, seed=self.seed)
+        batches = [b for _, b in zip(range(self.bn_batches), loader)]
+        recalibrate_bn(self.supernet, batches, self.device)
+        return self.figures(arch, evaluate(self.supernet, self.data.arch, device=self.device)["val_acc"], started)

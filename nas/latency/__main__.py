@@ -1,0 +1,3 @@
+from nas.latency.app import main
+
+main()

@@ -1,0 +1,123 @@
+"""Measure a space's latency table on this device, cache it, reuse it when the fingerprint matches.
+
+Every op any architecture can run is timed once per distinct (op config, input shape): in FBNet's
+CIFAR space 22 layers x 9 candidates are 110 distinct ops with stem and head. Then (``calibrate``)
+a few random architectures are timed end to end and the calibration is fitted on them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from pathlib import Path
+from typing import Optional
+
+import torch
+
+from nas.latency.errors import LatencyTableError
+from nas.latency.fingerprint import target_fingerprint, today
+from nas.latency.measure import Setting, sweep
+from nas.latency.ops import build_use, op_key, use_stats
+from nas.latency.table import Entry, LatencyTable, load_table
+
+DEFAULT_CALIBRATE = 32  # architectures timed end to end to fit the calibration
+DEFAULT_MIN_RUN_TIME = 0.05  # seconds of timed runs per op and sweep
+DEFAULT_PASSES = 2
+
+
+def space_info(space) -> dict:
+    return {"name": space.name, "variant": space.variant, "resolution": space.resolution,
+            "width_mult": space.width_mult, "num_classes": space.num_classes}
+
+
+def measure_entries(space, table: LatencyTable, s: Setting, passes: int = DEFAULT_PASSES,
+                    progress: bool = True) -> int:
+    """Time the ops of ``space`` that ``table`` lacks into it; returns how many were timed."""
+    todo = table.missing(space)
+    if not todo:
+        return 0
+
+    def make(use):
+        torch.manual_seed(0)
+        module, shapes = build_use(space, use)
+        return module, shapes, f"op '{op_key(use)}'"
+
+    timings = sweep(todo, make, s, passes, desc=f"ops of {space.name}", progress=progress)
+    for use, t in zip(todo, timings):
+        with torch.device("meta"):
+            module, _ = build_use(space, use)
+        table.entries[op_key(use)] = Entry(round(t.median_ms, 6), runs=t.runs, iqr_ms=round(t.iqr_ms, 6),
+                                           **use_stats(module, use, s.batch_size))
+    return len(todo)
+
+
+def build_table(space, device: str = "cpu", batch_size: int = 1, dtype: str = "float32",
+                threads: Optional[int] = None, *, min_run_time: float = DEFAULT_MIN_RUN_TIME,
+                passes: int = DEFAULT_PASSES, progress: bool = True) -> LatencyTable:
+    """A fresh table of every op of ``space`` measured here (not calibrated, not saved)."""
+    fp = target_fingerprint(device, threads, dtype, batch_size, space.resolution)
+    s = Setting(device, dtype, batch_size, fp["threads"], min_run_time)
+    table = LatencyTable({**fp, "date": today()}, meta={"source": "measured", "space": space_info(space)})
+    t0 = time.perf_counter()
+    n = measure_entries(space, table, s, passes, progress)
+    table.meta.update(ops_measured=n, ops_seconds=round(time.perf_counter() - t0, 2), min_run_time=min_run_time,
+                      passes=passes)
+    return table
+
+
+def cache_path(space, fingerprint: dict, cache_dir: str | Path = "outputs/latency_tables") -> Path:
+    """``<cache_dir>/<space>-<variant>-r<res>-w<width>-<device>-b<batch>-<dtype>-t<threads>-<hash>.json``;
+    the hash covers the whole fingerprint (CPU/GPU name, torch version) but the date."""
+    fp = {k: v for k, v in fingerprint.items() if k != "date"}
+    digest = hashlib.sha1(json.dumps(fp, sort_keys=True).encode()).hexdigest()[:10]
+    name = (f"{space.name}-{space.variant}-r{space.resolution}-w{space.width_mult:g}-{fp['device']}"
+            f"-b{fp['batch_size']}-{fp['dtype']}-t{fp['threads']}-{digest}.json")
+    return Path(cache_dir) / name
+
+
+def get_table(space, device: str = "cpu", batch_size: int = 1, dtype: str = "float32",
+              threads: Optional[int] = None, cache_dir: str | Path = "outputs/latency_tables",
+              rebuild: bool = False, progress: bool = True, *, calibrate: int = DEFAULT_CALIBRATE,
+              min_run_time: float = DEFAULT_MIN_RUN_TIME, passes: int = DEFAULT_PASSES,
+              seed: int = 0) -> LatencyTable:
+    """The table of ``space`` for this device and settings: the cached one when its fingerprint matches
+    (ops it lacks are measured and added), else measured now; calibrated on ``calibrate`` random
+    architectures timed end to end (0: no calibration); saved atomically; returned.
+
+    ``threads=None`` pins torch's current thread count. A corrupt cached file is an error (delete it or
+    pass ``rebuild=True``).
+    """
+    from nas.latency.calibrate import calibrate_table
+
+    fp = target_fingerprint(device, threads, dtype, batch_size, space.resolution)
+    path = cache_path(space, fp, cache_dir)
+    s = Setting(device, dtype, batch_size, fp["threads"], min_run_time)
+    table: Optional[LatencyTable] = None
+    changed = False
+    if path.is_file() and not rebuild:
+        try:
+            table = load_table(path)
+        except LatencyTableError as err:
+            raise LatencyTableError(f"{err} (delete the cached file or rebuild)") from None
+        table.check_fingerprint(fp)
+        t0 = time.perf_counter()
+        n = measure_entries(space, table, s, passes, progress)
+        if n:
+            table.meta["ops_measured"] = table.meta.get("ops_measured", 0) + n
+            table.meta["ops_seconds"] = round(table.meta.get("ops_seconds", 0) + time.perf_counter() - t0, 2)
+            table.calibration = None  # fitted on other entries
+            changed = True
+    if table is None:
+        table = build_table(space, device, batch_size, dtype, fp["threads"], min_run_time=min_run_time,
+                            passes=passes, progress=progress)
+        changed = True
+    if calibrate and table.calibration is None:
+        t0 = time.perf_counter()
+        calibrate_table(table, space, calibrate, seed=seed, setting=s, passes=passes, progress=progress)
+        table.meta["calibration_seconds"] = round(time.perf_counter() - t0, 2)
+        changed = True
+    if changed:
+        table.save(path)
+    table.path = path
+    return table

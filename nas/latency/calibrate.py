@@ -1,0 +1,110 @@
+"""Close the gap between the plain op sum and whole-network latency, keeping prediction additive.
+
+Timed alone, an op runs with its weights and input hot in cache and without the framework's work
+between ops; inside the network it does not. The calibration fits, on a few architectures timed end
+to end, ``latency ~ intercept + sum over ops of coef . (ms, 1, weights, activations)`` by least
+squares on relative error, choosing among nested feature sets by leave-one-out error (the simplest
+within 3% of the best). Every term is a per-op cost, so the calibrated table is still a LUT (cf. the
+per-layer overhead terms and affine fits of nn-Meter, Zhang et al. 2021, and HW-NAS-Bench, Li et al.
+2021).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+from typing import List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from nas.latency.errors import LatencyTableError
+from nas.latency.measure import Setting, time_archs
+from nas.latency.table import FEATURES, Calibration, LatencyTable
+
+# candidate models, simplest first: (name, features, with intercept); "identity" is the plain op sum
+MODELS: Tuple[Tuple[str, Tuple[str, ...], bool], ...] = (
+    ("identity", ("ms",), False), ("scale", ("ms",), False), ("affine", ("ms",), True),
+    ("overhead", ("ms", "ops"), True), ("memory", ("ms", "ops", "params_m", "act_m"), True))
+TOLERANCE = 1.03  # the simplest model whose leave-one-out error is within 3% of the best one wins
+
+
+def sample_archs(space, n: int, stream: str, seed: int = 0, exclude: Sequence = ()) -> List:
+    """``n`` distinct random architectures from a named random stream, none of ``exclude`` (where the
+    space is large enough)."""
+    rng = random.Random(f"{stream}:{seed}")
+    seen = {tuple(space.encode(a)) for a in exclude}
+    out: List = []
+    for _ in range(100 * n + 100):
+        if len(out) == n:
+            break
+        arch = space.sample(rng)
+        key = tuple(space.encode(arch))
+        if key not in seen or len(seen) >= space.size():
+            seen.add(key)
+            out.append(arch)
+    while len(out) < n:  # a tiny space: repeats are unavoidable
+        out.append(space.sample(rng))
+    return out
+
+
+def _relative_lstsq(X: np.ndarray, y: np.ndarray, intercept: bool) -> Tuple[np.ndarray, float]:
+    """Least squares of ``[X, 1] @ beta ~ y`` on relative error; returns beta (intercept last, 0 without)
+    and the leave-one-out MAPE (%)."""
+    A = (np.column_stack([X, np.ones(len(y))]) if intercept else X) / y[:, None]
+    beta, *_ = np.linalg.lstsq(A, np.ones(len(y)), rcond=None)
+    hat = np.einsum("ij,ji->i", A, np.linalg.pinv(A))
+    loo = (1.0 - A @ beta) / np.clip(1.0 - hat, 1e-9, None)
+    return (beta if intercept else np.append(beta, 0.0)), float(np.mean(np.abs(loo)) * 100)
+
+
+def fit_calibration(table: LatencyTable, space, archs: Sequence, measured_ms: Sequence[float],
+                    models: Sequence[Tuple[str, Tuple[str, ...], bool]] = MODELS) -> Calibration:
+    """Fit a :class:`Calibration` of ``table`` on architectures of ``space`` with measured latencies."""
+    y = np.asarray(measured_ms, dtype=float)
+    if len(archs) != len(y) or len(y) < 3 or not np.all(y > 0):
+        raise LatencyTableError(f"calibration: expected at least 3 architectures with positive latencies, got "
+                                f"{len(archs)} architectures and {len(y)} latencies")
+    usable = [m for m in models if _has_features(table, m[1])]
+    names_full = [f for f in FEATURES if any(f in m[1] for m in usable)]
+    X_full = np.array([table.features(space, a, names_full) for a in archs])
+    raw = X_full[:, names_full.index("ms")]
+    raw_mape = float(np.mean(np.abs(raw / y - 1)) * 100)
+    fits = []
+    for name, feats, intercept in usable:
+        if name == "identity":
+            fits.append((raw_mape, name, ["ms"], np.array([1.0, 0.0])))
+            continue
+        # a feature constant over the archs (e.g. the op count of a layer-wise space) is the intercept's
+        names = [f for f in feats if f == "ms" or np.ptp(X_full[:, names_full.index(f)]) > 1e-12]
+        if len(y) < len(names) + int(intercept) + 2 or (name != "affine" and intercept and names == ["ms"]):
+            continue
+        beta, loo = _relative_lstsq(X_full[:, [names_full.index(f) for f in names]], y, intercept)
+        fits.append((loo, name, names, beta))
+    if not fits:
+        raise LatencyTableError(f"calibration: {len(y)} architectures are too few for any of the models "
+                                f"{[m[0] for m in usable]}")
+    best = min(f[0] for f in fits)
+    loo, model, names, beta = next(f for f in fits if f[0] <= best * TOLERANCE)
+    return Calibration(list(names), [float(b) for b in beta[:-1]], float(beta[-1]), model=model, n_archs=len(y),
+                       loo_mape=round(loo, 4), raw_mape=round(raw_mape, 4), space=space.name,
+                       archs=[space.encode(a) for a in archs], measured_ms=[round(float(v), 6) for v in y])
+
+
+def _has_features(table: LatencyTable, names: Sequence[str]) -> bool:
+    need = {"params_m": "params", "act_m": "act"}
+    return all(getattr(e, need[n]) is not None for e in table.entries.values() for n in names if n in need)
+
+
+NET_MIN_RUN_TIME = 0.2  # seconds of timed runs per network and sweep
+
+
+def calibrate_table(table: LatencyTable, space, n: int, seed: int = 0, setting: Optional[Setting] = None,
+                    passes: int = 2, progress: bool = True, min_run_time: float = NET_MIN_RUN_TIME) -> Calibration:
+    """Time ``n`` random architectures end to end (the table's settings), fit, store in ``table``."""
+    fp = table.fingerprint
+    s = setting or Setting(fp["device"], fp["dtype"], fp["batch_size"], fp["threads"])
+    s = dataclasses.replace(s, min_run_time=min_run_time)
+    archs = sample_archs(space, n, "calibrate", seed)
+    measured = time_archs(space, archs, s, passes, progress, desc="calibration networks")
+    table.calibration = fit_calibration(table, space, archs, measured)
+    return table.calibration

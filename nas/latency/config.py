@@ -1,0 +1,43 @@
+"""The schema of ``python -m nas.latency`` (values in ``conf/latency.yaml``; groups ``space`` and
+``device`` shared with the other apps, see ``nas.config``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+from hydra.core.config_store import ConfigStore
+
+from nas.config import DeviceConf, SpaceConf, register_shared
+
+
+@dataclass
+class LatencyConf:
+    space: SpaceConf = field(default_factory=SpaceConf)
+    device: DeviceConf = field(default_factory=DeviceConf)
+    resolution: Optional[int] = None  # overrides space.resolution
+    threads: Optional[int] = None  # overrides device.threads; null: torch's current count, pinned and recorded
+    batch_size: int = 1
+    dtype: str = "float32"  # float32 | float16 | bfloat16
+    cache_dir: str = "outputs/latency_tables"
+    rebuild: bool = False  # measure again even if a matching cached table exists
+    min_run_time: float = 0.05  # seconds of timed runs per op and sweep
+    passes: int = 2  # sweeps over all ops (and networks); an item keeps its best sweep
+    calibrate: int = 32  # random archs timed end to end to fit the calibration (0: none)
+    validate: int = 0  # N: time N more random archs end to end and report the table's accuracy
+    net_min_run_time: float = 0.2  # seconds of timed runs per network and sweep
+    seed: int = 0
+    progress: bool = True
+    table: Optional[str] = None  # use this table file instead of building one (e.g. from another device)
+    allow_mismatch: bool = False  # accept a table whose fingerprint differs from the target
+    template: Optional[str] = None  # write a table skeleton with every key the space needs here, then stop
+    import_hwnasbench: Optional[str] = None  # raspi4 | pixel3 | eyeriss | fpga | all: import into cache_dir
+    predictor: Optional[str] = None  # hwnasbench: fit the whole-network predictor on HELP's data, report
+    train_frac: float = 0.2  # share of archs the predictor trains on
+    data_dir: Optional[str] = None  # HW-NAS-Bench data folder (default: ../shared/datasets/hw-nas-bench-fbnet)
+
+
+def register(cs: Optional[ConfigStore] = None) -> None:
+    cs = cs or ConfigStore.instance()
+    register_shared(cs)
+    cs.store(name="latency_schema", node=LatencyConf)

@@ -1,0 +1,9 @@
+"""The one error type of the latency room: every problem a user can cause (a corrupt or foreign table,
+a missing entry, a fingerprint that does not match the target, missing data) names the file, the key
+and what was expected."""
+
+from __future__ import annotations
+
+
+class LatencyTableError(ValueError):
+    """A latency table (or its inputs) that cannot serve the request; the message says why."""

@@ -1,0 +1,80 @@
+"""What a latency table was measured on: device and its name, threads, torch version, dtype, batch
+size, resolution (and the date). A table is only valid for a target with the same fingerprint."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import platform
+from pathlib import Path
+from typing import Any, Dict, Optional
+
+import torch
+
+from nas.latency.errors import LatencyTableError
+
+FIELDS = ("device", "device_name", "threads", "torch", "dtype", "batch_size", "resolution", "date")
+DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
+def cpu_name() -> str:
+    """The CPU model (``/proc/cpuinfo``'s model name on Linux)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown cpu"
+
+
+def check_device(device: str) -> str:
+    """``cpu`` or ``cuda`` (``cuda:N``); CUDA must be present."""
+    if device == "cpu":
+        return device
+    if device.split(":")[0] != "cuda":
+        raise LatencyTableError(f"device: expected 'cpu' or 'cuda', got {device!r}")
+    if not torch.cuda.is_available():
+        raise LatencyTableError(f"device: {device!r} was asked for, but no CUDA device is available here")
+    return device
+
+
+def device_name(device: str) -> str:
+    if device.startswith("cuda"):
+        return torch.cuda.get_device_name(torch.device(device))
+    return cpu_name()
+
+
+def check_dtype(dtype: str) -> torch.dtype:
+    if dtype not in DTYPES:
+        raise LatencyTableError(f"dtype: expected one of {', '.join(DTYPES)}, got {dtype!r}")
+    return DTYPES[dtype]
+
+
+def resolve_threads(threads: Optional[int]) -> int:
+    """``None``: torch's current intra-op thread count (pinned from then on and recorded)."""
+    if threads is None:
+        return torch.get_num_threads()
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise LatencyTableError(f"threads: expected a positive integer or null, got {threads!r}")
+    return threads
+
+
+def target_fingerprint(device: str = "cpu", threads: Optional[int] = None, dtype: str = "float32",
+                       batch_size: int = 1, resolution: Optional[int] = None) -> Dict[str, Any]:
+    """The fingerprint a table measured here, now, with these settings has (without the date)."""
+    check_device(device)
+    check_dtype(dtype)
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise LatencyTableError(f"batch_size: expected a positive integer, got {batch_size!r}")
+    return {"device": device.split(":")[0], "device_name": device_name(device), "threads": resolve_threads(threads),
+            "torch": torch.__version__, "dtype": dtype, "batch_size": batch_size, "resolution": resolution}
+
+
+def today() -> str:
+    return _dt.datetime.now().astimezone().isoformat(timespec="seconds")
+
+
+def differences(have: Dict[str, Any], expected: Dict[str, Any]) -> Dict[str, tuple]:
+    """Fields of ``expected`` (but ``date`` and ``None`` values: don't-care) that ``have`` differs in."""
+    return {k: (have.get(k), v) for k, v in expected.items()
+            if k != "date" and v is not None and have.get(k) != v}

@@ -1,0 +1,115 @@
+"""End-to-end check of a table: time random architectures whole on the device and compare with the
+table's raw (plain op sum) and calibrated predictions: MAPE, share within +-10%, Kendall's tau, a
+scatter plot (PNG and TensorBoard). The architectures are drawn apart from the calibration's."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from nas.latency.calibrate import sample_archs  # noqa: E402
+from nas.latency.fingerprint import target_fingerprint  # noqa: E402
+from nas.latency.measure import Setting, time_archs  # noqa: E402
+from nas.latency.metrics import accuracy, format_accuracy  # noqa: E402
+from nas.latency.table import LatencyTable  # noqa: E402
+
+NET_MIN_RUN_TIME = 0.2
+
+
+@dataclass
+class Validation:
+    space: str
+    seed: int
+    fingerprint: Dict
+    archs: List[List[int]]
+    measured_ms: List[float]
+    raw_ms: List[float]
+    calibrated_ms: Optional[List[float]]
+    raw: Dict[str, float]
+    calibrated: Optional[Dict[str, float]]
+    seconds: float
+    files: Dict[str, str] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        lines = [f"validation on {len(self.archs)} random {self.space} archs measured end to end "
+                 f"({self.fingerprint.get('device_name')}, {self.fingerprint.get('threads')} threads, "
+                 f"batch {self.fingerprint.get('batch_size')}, {self.fingerprint.get('dtype')}; "
+                 f"{self.seconds:.1f} s)", format_accuracy("raw op sum", self.raw)]
+        if self.calibrated:
+            lines.append(format_accuracy("calibrated", self.calibrated))
+        return "\n".join(lines)
+
+
+def validate_table(table: LatencyTable, space, n: int = 100, seed: int = 0, *, allow_mismatch: bool = False,
+                   passes: int = 2, min_run_time: float = NET_MIN_RUN_TIME, progress: bool = True) -> Validation:
+    """Time ``n`` random archs of ``space`` (none used by the calibration) with the table's settings."""
+    fp = table.fingerprint
+    here = target_fingerprint(fp["device"] or "cpu", fp["threads"], fp["dtype"] or "float32", fp["batch_size"] or 1,
+                              space.resolution)
+    table.check_fingerprint(here, allow_mismatch)
+    exclude = []
+    if table.calibration and table.calibration.space == space.name:
+        exclude = [space.decode(a) for a in table.calibration.archs]
+    archs = sample_archs(space, n, "validate", seed, exclude)
+    t0 = time.perf_counter()
+    s = Setting(here["device"], here["dtype"], here["batch_size"], here["threads"], min_run_time)
+    measured = time_archs(space, archs, s, passes, progress, desc="validation networks")
+    seconds = time.perf_counter() - t0
+    raw = table.predict_many(space, archs, calibrated=False)
+    cal = table.predict_many(space, archs, calibrated=True) if table.calibration else None
+    return Validation(space.name, seed, dict(fp), [space.encode(a) for a in archs], list(measured), raw.tolist(),
+                      None if cal is None else cal.tolist(), accuracy(raw, measured),
+                      None if cal is None else accuracy(cal, measured), seconds)
+
+
+def scatter_figure(v: Validation):
+    """Predicted vs measured latency, raw and calibrated, with the +-10% band."""
+    fig, ax = plt.subplots(figsize=(5.5, 5), dpi=120)
+    ax.scatter(v.measured_ms, v.raw_ms, s=14, c="0.6", marker="o",
+               label=f"op sum: {v.raw['within']:.0f}% within 10%, tau {v.raw['kendall_tau']:.2f}")
+    if v.calibrated_ms is not None:
+        ax.scatter(v.measured_ms, v.calibrated_ms, s=14, c="tab:blue", marker="x",
+                   label=f"calibrated: {v.calibrated['within']:.0f}% within 10%, tau "
+                         f"{v.calibrated['kendall_tau']:.2f}")
+    values = v.measured_ms + v.raw_ms + (v.calibrated_ms or [])
+    lo, hi = min(values) * 0.9, max(values) * 1.1
+    ax.plot([lo, hi], [lo, hi], "k-", lw=0.8)
+    for f in (0.9, 1.1):
+        ax.plot([lo, hi], [lo * f, hi * f], "k--", lw=0.6)
+    ax.set(xlim=(lo, hi), ylim=(lo, hi), xlabel="measured latency (ms)", ylabel="predicted latency (ms)",
+           title=f"{v.space}: {len(v.archs)} archs, {v.fingerprint.get('device')} "
+                 f"{v.fingerprint.get('threads')} thr, batch {v.fingerprint.get('batch_size')}")
+    ax.legend(loc="upper left", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def write_report(v: Validation, out_dir: str | os.PathLike) -> Dict[str, str]:
+    """``validation.json``, ``validation.png`` and TensorBoard events (``tb/``) under ``out_dir``."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    fig = scatter_figure(v)
+    png = out / "validation.png"
+    fig.savefig(png)
+    with SummaryWriter(str(out / "tb")) as writer:
+        writer.add_figure("latency/validation_scatter", fig)
+        for name, acc in (("raw", v.raw), ("calibrated", v.calibrated)):
+            for k, val in (acc or {}).items():
+                writer.add_scalar(f"latency/{name}/{k}", val)
+    plt.close(fig)
+    v.files = {"json": str(out / "validation.json"), "png": str(png), "tensorboard": str(out / "tb")}
+    tmp = out / ".validation.json.tmp"
+    tmp.write_text(json.dumps(asdict(v), indent=1) + "\n")
+    os.replace(tmp, out / "validation.json")
+    return v.files

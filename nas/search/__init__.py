@@ -1,0 +1,1 @@
+"""The search app: ``python -m nas.search method=fbnet device=cpu`` (Hydra)."""

@@ -1,0 +1,105 @@
+"""Structured configs of ``python -m nas.search`` (registered in Hydra's ConfigStore; YAML under conf/)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Dict, Optional
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING
+
+from nas.config import DeviceConf, SpaceConf, register_shared
+from nas.strategies.fbnet import FBNetOptions
+
+
+@dataclass
+class DataConf:
+    name: str = "digits"  # digits | cifar10 | cifar100 | imagefolder
+    root: Optional[str] = None  # the dataset directory (all but digits)
+    download: bool = False  # fetch the official archive (CIFAR) when root has no copy; MD5 checked
+    url: Optional[str] = None  # override the download URL (a mirror)
+    md5: Optional[str] = None  # override the expected MD5
+    arch_fraction: float = 0.2  # share of the training set for architecture steps (FBNet: 20%)
+    val_fraction: float = 0.2  # held out for validation where the dataset has no test split
+    limit_train: Optional[int] = None  # a seeded subset of the training set (proxy searches)
+    limit_val: Optional[int] = None
+    augment: Optional[bool] = None  # None: the dataset's default (crop + flip for CIFAR / image folders)
+
+
+@dataclass
+class LatencyConf:
+    table: Optional[str] = None  # a latency table JSON to use instead of building / reusing the cached one
+    device: Optional[str] = None  # device the table is measured on; default: device.type
+    target_ms: Optional[float] = None  # latency target; null: FBNet's alpha * log(LAT)^beta objective
+    constraint: str = "soft"  # soft | hard (controllers' reward exponents; FBNet: penalty x10 when hard)
+    penalty: float = 2.0  # FBNet with a target: CE + penalty * relu(LAT / target - 1)
+    calibrated: bool = True  # use the table's calibration
+    allow_mismatch: bool = False  # accept a table whose fingerprint differs from this search's target
+    batch_size: int = 1
+    dtype: str = "float32"
+    threads: Optional[int] = None  # threads the table is measured with; default: device.threads
+    cache_dir: str = "outputs/latency_tables"
+    rebuild: bool = False
+    measure: bool = True  # time the found archs end to end on the device
+
+
+@dataclass
+class FBNetMethodConf(FBNetOptions):
+    """FBNet's options (see ``nas.strategies.fbnet.FBNetOptions``) under ``method=fbnet``."""
+
+    name: str = "fbnet"
+
+
+@dataclass
+class ControllerMethodConf:
+    """A controller (``nas.strategies``) that samples archs scored by the evaluator."""
+
+    name: str = "mnasnet"  # mnasnet | evolution | optuna | random
+    default_space: Optional[str] = None  # the space this method runs on when space= is not given
+    budget: int = 100  # evaluated architectures
+    options: Dict[str, Any] = field(default_factory=dict)  # the strategy's own options
+    alpha: Optional[float] = None  # reward exponents; null: latency.constraint's (soft -0.07/-0.07, hard 0/-1)
+    beta: Optional[float] = None
+    storage: Optional[str] = None  # optuna: sqlite:///study.db or any RDB URL shared by workers
+    measure_each: bool = False  # time every sampled arch on the device instead of the table
+    checkpoint_every: int = 10
+
+
+@dataclass
+class EvaluatorConf:
+    name: str = "oneshot"  # oneshot (SPOS supernet, cached) | proxy (train each child)
+    epochs: int = 5  # supernet epochs (oneshot) or per-child epochs (proxy)
+    batch_size: int = 64
+    lr: float = 0.1
+    weight_decay: float = 5e-4
+    label_smoothing: float = 0.0
+    bn_batches: int = 4  # oneshot: batches that re-estimate BatchNorm statistics per arch
+    cache_dir: str = "outputs/supernets"
+    max_steps_per_epoch: Optional[int] = None
+
+
+@dataclass
+class SearchConf:
+    method: Any = MISSING
+    space: SpaceConf = MISSING
+    data: DataConf = MISSING
+    device: DeviceConf = MISSING
+    latency: LatencyConf = MISSING
+    evaluator: EvaluatorConf = MISSING
+    seed: int = 0
+    resume: Optional[str] = None  # a run directory to continue from its checkpoint
+    out_dir: Optional[str] = None  # default: Hydra's run directory
+
+
+METHOD_SCHEMAS = {"fbnet": FBNetMethodConf, "controller": ControllerMethodConf}
+
+
+def register_configs() -> None:
+    cs = ConfigStore.instance()
+    register_shared(cs)
+    cs.store(name="search_schema", node=SearchConf)
+    cs.store(group="data", name="schema", node=DataConf)
+    cs.store(group="latency", name="schema", node=LatencyConf)
+    cs.store(group="evaluator", name="schema", node=EvaluatorConf)
+    for name, schema in METHOD_SCHEMAS.items():
+        cs.store(group="method", name=f"{name}_schema", node=schema)

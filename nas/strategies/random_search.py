@@ -1,0 +1,30 @@
+"""Random search: every architecture drawn uniformly (the baseline every controller must beat;
+Li & Talwalkar 2019, "Random Search and Reproducibility for NAS")."""
+
+from __future__ import annotations
+
+import random
+from typing import Any, Dict, Mapping, Tuple
+
+from nas.strategies.base import Encoding, Strategy, rng_state, set_rng_state
+from nas.strategies.registry import STRATEGIES
+
+
+@STRATEGIES.register("random")
+class RandomSearch(Strategy):
+    """Uniform sampling, one index per decision from a seeded ``random.Random``."""
+
+    name = "random"
+
+    def __init__(self, space: Any, seed: int = 0):
+        super().__init__(space, seed)
+        self.rng = random.Random(self.seed)
+
+    def _propose(self) -> Tuple[Encoding, Any]:
+        return [self.rng.randrange(n) for n in self.sizes], None
+
+    def _state(self) -> Dict[str, Any]:
+        return {"rng": rng_state(self.rng)}
+
+    def _load_state(self, state: Mapping[str, Any]) -> None:
+        set_rng_state(self.rng, state["rng"])

@@ -1,0 +1,96 @@
+"""Plain training and evaluation loops shared by ``nas.train``, the proxy and one-shot evaluators.
+
+Standard recipe: SGD with Nesterov momentum, cosine learning rate, label smoothing, the dataset's
+augmentation (crop + flip for CIFAR), seeded batch order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Dict, Iterable, Optional
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm import tqdm
+
+from nas.data import BatchLoader, ImageData
+
+
+@dataclass
+class Recipe:
+    epochs: int = 10
+    batch_size: int = 128
+    lr: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    label_smoothing: float = 0.1
+    augment: bool = True
+    max_steps_per_epoch: Optional[int] = None
+
+
+class NonFiniteLoss(RuntimeError):
+    pass
+
+
+def make_optimizer(model: nn.Module, recipe: Recipe):
+    opt = torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=recipe.momentum,
+                          weight_decay=recipe.weight_decay, nesterov=True)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, recipe.epochs))
+    return opt, sched
+
+
+def train_epoch(model: nn.Module, loader: BatchLoader, opt, recipe: Recipe, epoch: int, device="cpu",
+                before_step: Optional[Callable[[], None]] = None, progress: bool = True) -> Dict[str, float]:
+    """One epoch; ``before_step`` runs before each batch (e.g. sampling a supernet path)."""
+    model.train()
+    loader.set_epoch(epoch)
+    total = correct = seen = 0.0
+    steps = len(loader) if recipe.max_steps_per_epoch is None else min(len(loader), recipe.max_steps_per_epoch)
+    it = iter(loader)
+    for step in tqdm(range(steps), desc=f"epoch {epoch + 1}", leave=False, disable=None if progress else True):
+        x, y = next(it)
+        x, y = x.to(device), y.to(device)
+        if before_step is not None:
+            before_step()
+        out = model(x)
+        loss = F.cross_entropy(out, y, label_smoothing=recipe.label_smoothing)
+        if not torch.isfinite(loss):
+            raise NonFiniteLoss(f"loss is {loss.item()} at epoch {epoch + 1}, step {step + 1}")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        total += loss.item() * len(y)
+        correct += (out.argmax(1) == y).sum().item()
+        seen += len(y)
+    return {"train_loss": total / max(1, seen), "train_acc": correct / max(1, seen)}
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, data: ImageData, batch_size: int = 256, device="cpu") -> Dict[str, float]:
+    model.eval()
+    loader = BatchLoader(data, batch_size, shuffle=False)
+    total = correct = seen = 0.0
+    for x, y in loader:
+        x, y = x.to(device), y.to(device)
+        out = model(x)
+        total += F.cross_entropy(out, y, reduction="sum").item()
+        correct += (out.argmax(1) == y).sum().item()
+        seen += len(y)
+    return {"val_loss": total / max(1, seen), "val_acc": correct / max(1, seen)}
+
+
+@torch.no_grad()
+def recalibrate_bn(model: nn.Module, batches: Iterable, device="cpu") -> None:
+    """Re-estimate BatchNorm statistics on a few batches (cumulative average), as SPOS scores paths."""
+    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    saved = [m.momentum for m in bns]
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None
+    model.train()
+    for x, _ in batches:
+        model(x.to(device))
+    for m, mom in zip(bns, saved):
+        m.momentum = mom
+    model.eval()

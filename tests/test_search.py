@@ -1,0 +1,203 @@
+"""``python -m nas.search``: configs, a tiny end-to-end FBNet search, resume, latency pull, error paths."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.errors import ConfigCompositionException
+from torch import nn
+
+from nas.blocks import BLOCKS
+from nas.latency.ops import build_use, op_key, space_uses, use_stats
+from nas.latency.table import Entry, LatencyTable
+from nas.search.config import register_configs
+from nas.search.run import run_search
+from nas.space import Arch, load_space
+from nas.strategies.fbnet import FBNetSearch, SearchError
+
+REPO = Path(__file__).resolve().parents[1]
+CONF = str(REPO / "conf")
+register_configs()
+
+TOY = """
+name: toy
+type: layerwise
+variants:
+  cifar: {resolution: 32, stem_stride: 2, strides: [2, 2], head_chs: 32, num_classes: 10}
+stem: {chs: 8, kernel_size: 3, act: relu}
+stages:
+  - {chs: 16, layers: 2}
+  - {chs: 16, layers: 1}
+candidates:
+  %s
+head: {chs: 32, act: relu}
+"""
+
+
+def compose_search(*overrides):
+    with initialize_config_dir(CONF, version_base="1.3"):
+        return compose("search", overrides=list(overrides))
+
+
+def toy_space(tmp_path, candidates="k3: {block: mbconv, kernel_size: 3, exp_ratio: 3}\n  skip: {block: skip}"):
+    path = tmp_path / "toy.yaml"
+    path.write_text(TOY % candidates)
+    return path
+
+
+def table_for(space, cost):
+    """A table whose entry for each op use costs ``cost(use)`` ms (stem and head: 0.1 ms)."""
+    entries = {}
+    for use in space_uses(space):
+        with torch.device("meta"):
+            module, _ = build_use(space, use)
+        ms = 0.1 if use.site in ("stem", "head") else cost(use)
+        entries[op_key(use)] = Entry(ms, **use_stats(module, use, 1))
+    fp = {"device": "cpu", "device_name": "test cpu", "threads": 1, "torch": torch.__version__, "dtype": "float32",
+          "batch_size": 1, "resolution": space.resolution, "date": "2026-01-01"}
+    return LatencyTable(fp, entries)
+
+
+def tiny_cfg(tmp_path, space_path, table_path, *extra):
+    return compose_search(f"space.name={space_path}", f"latency.table={table_path}", "latency.measure=false",
+                          "data.limit_train=160", "data.limit_val=64", "method.epochs=3", "method.warmup_epochs=1",
+                          "method.batch_size=16", "method.max_steps_per_epoch=3", "method.samples=3",
+                          f"out_dir={tmp_path / 'run'}", *extra)
+
+
+@pytest.fixture
+def toy(tmp_path):
+    path = toy_space(tmp_path)
+    space = load_space(path, variant="cifar")
+    table = table_for(space, lambda use: 0.05 if use.choice == "skip" else 2.0).save(tmp_path / "table.json")
+    return path, table
+
+
+def test_config_groups_and_schema():
+    cfg = compose_search()
+    assert cfg.method.name == "fbnet" and cfg.space.name == "fbnet" and cfg.data.name == "digits"
+    assert cfg.device.type == "cpu" and cfg.method.tau0 == 5.0 and cfg.method.tau_decay == 0.956
+    assert cfg.method.alpha == 0.2 and cfg.method.beta == 0.6 and cfg.method.mode == "hard"
+    assert compose_search("method=evolution").space.name == "fbnet"
+    from nas.search.run import apply_default_space
+
+    mn = compose_search("method=mnasnet")
+    assert apply_default_space(mn, ["method=mnasnet"]).space.name == "mnasnet"  # the controller's natural space
+    assert apply_default_space(mn, ["method=mnasnet", "space=seeds"]).space.name == "fbnet"  # composed default kept
+    for bad in (["method.epoch=3"], ["method.epochs=many"], ["method=gradient"], ["data=mnist"], ["bogus=1"]):
+        with pytest.raises(ConfigCompositionException):
+            compose_search(*bad)
+
+
+def test_tiny_search_end_to_end(tmp_path, toy):
+    space_path, table = toy
+    summary = run_search(tiny_cfg(tmp_path, space_path, table), tmp_path / "unused")
+    run = tmp_path / "run"
+    for name in ("arch.yaml", "config.yaml", "latency_table.json", "summary.json", "checkpoint.pt"):
+        assert (run / name).is_file(), name
+    assert list((run / "tb").iterdir()) and len(list((run / "samples").glob("sample_*.yaml"))) >= 1
+    arch = Arch.load(run / "arch.yaml")
+    assert arch.space == "toy" and set(arch.choices) == {"s1.0", "s1.1", "s2.0"}
+    assert json.loads((run / "summary.json").read_text())["final"]["predicted_ms"] == summary["final"]["predicted_ms"]
+    assert len(summary["history"]) == 3 and "a_lat_ms" in summary["history"][-1]
+
+
+def test_resume_ends_with_the_same_architecture(tmp_path, toy, monkeypatch):
+    space_path, table = toy
+    full = run_search(tiny_cfg(tmp_path / "a", space_path, table), tmp_path)
+    original = FBNetSearch.run_epoch
+
+    def interrupted(self):
+        if self.epoch == 2:
+            raise KeyboardInterrupt
+        return original(self)
+
+    monkeypatch.setattr(FBNetSearch, "run_epoch", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_search(tiny_cfg(tmp_path / "b", space_path, table), tmp_path)
+    monkeypatch.setattr(FBNetSearch, "run_epoch", original)
+    resumed = run_search(tiny_cfg(tmp_path / "c", space_path, table, f"resume={tmp_path / 'b' / 'run'}"), tmp_path)
+    assert Arch.load(resumed["arch_file"]) == Arch.load(full["arch_file"])
+    assert resumed["history"] == full["history"]
+    a = torch.load(tmp_path / "a" / "run" / "checkpoint.pt", weights_only=True)["search"]["supernet"]
+    b = torch.load(tmp_path / "b" / "run" / "checkpoint.pt", weights_only=True)["search"]["supernet"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_theta_moves_toward_the_cheaper_op(tmp_path, toy):
+    space_path, table = toy
+    summary = run_search(tiny_cfg(tmp_path, space_path, table, "latency.target_ms=0.5", "latency.penalty=50",
+                                  "method.theta_lr=0.1"), tmp_path)
+    state = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)["search"]["supernet"]
+    names = ["k3", "skip"]
+    for key, theta in state.items():
+        if key.endswith("theta"):
+            probs = theta.softmax(0)
+            assert probs[names.index("skip")] > 0.5, (key, probs)
+    assert summary["history"][-1]["expected_latency_ms"] < summary["history"][0]["expected_latency_ms"]
+
+
+class Noise(nn.Module):
+    """A candidate that replaces its input by noise (test-only block). (An all-zero op would not do: a
+    layer's output scale is invisible through the next BatchNorm, so mixing weights could not tell.)"""
+
+    def __init__(self, in_chs: int, out_chs: int, stride: int = 1):
+        super().__init__()
+        self.out_chs, self.stride = out_chs, stride
+
+    def forward(self, x):
+        n, _, h, w = x.shape
+        return torch.randn(n, self.out_chs, -(-h // self.stride), -(-w // self.stride))
+
+
+def test_search_finds_the_clearly_better_op(tmp_path, monkeypatch):
+    """FBNet's soft mixing (the paper's gradient) finds the op that is clearly better. The hard
+    straight-through estimator sees only the sampled op's output scale and is not held to this."""
+    monkeypatch.setitem(BLOCKS._items, "noise", Noise)
+    monkeypatch.setitem(BLOCKS._meta, "noise", {"examples": []})
+    path = toy_space(tmp_path, "conv: {block: conv, kernel_size: 3}\n  noise: {block: noise}")
+    space = load_space(path, variant="cifar")
+    table = table_for(space, lambda use: 1.0).save(tmp_path / "table.json")  # equal latency: accuracy decides
+    summary = run_search(tiny_cfg(tmp_path, path, table, "method.epochs=8", "method.warmup_epochs=2",
+                                  "method.max_steps_per_epoch=8", "method.theta_lr=0.1", "data.limit_train=480",
+                                  "method.mode=soft"), tmp_path)
+    assert set(Arch.load(summary["arch_file"]).choices.values()) == {"conv"}
+
+
+def test_error_paths(tmp_path, toy):
+    space_path, table = toy
+    with pytest.raises(SearchError, match="below the cheapest architecture"):
+        run_search(tiny_cfg(tmp_path, space_path, table, "latency.target_ms=0.01"), tmp_path)
+    with pytest.raises(SearchError, match="above the dearest architecture"):
+        run_search(tiny_cfg(tmp_path, space_path, table, "latency.target_ms=1000"), tmp_path)
+    with pytest.raises(SearchError, match="resume=.*no checkpoint.pt"):
+        run_search(tiny_cfg(tmp_path, space_path, table, f"resume={tmp_path / 'nothing'}"), tmp_path)
+    from nas.data import DataError
+    from nas.latency import LatencyTableError
+
+    with pytest.raises(DataError, match="data.root"):
+        run_search(tiny_cfg(tmp_path, space_path, table, "data=cifar10", f"data.root={tmp_path / 'none'}"), tmp_path)
+    phone = LatencyTable.from_dict({**json.loads(Path(table).read_text()),
+                                    "fingerprint": {**json.loads(Path(table).read_text())["fingerprint"],
+                                                    "device": "cuda"}})
+    with pytest.raises(LatencyTableError, match="device"):
+        run_search(tiny_cfg(tmp_path, space_path, phone.save(tmp_path / "gpu.json")), tmp_path)
+
+
+def test_nan_loss_stops_naming_epoch_and_step(tmp_path, toy):
+    space_path, table = toy
+    with pytest.raises(SearchError, match=r"loss is nan at epoch 1, step \d"):
+        run_search(tiny_cfg(tmp_path, space_path, table, "method.w_lr=nan"), tmp_path)
+
+
+def test_cli_prints_one_clear_error(tmp_path, toy):
+    space_path, table = toy
+    out = subprocess.run([sys.executable, "-m", "nas.search", f"space.name={space_path}", f"latency.table={table}",
+                          "latency.target_ms=0.001", f"out_dir={tmp_path / 'cli'}"], capture_output=True, text=True,
+                         cwd=REPO)
+    assert out.returncode == 2 and out.stderr.strip().startswith("error: latency.target_ms=0.001 is below")
+    assert "Traceback" not in out.stderr
