@@ -36,8 +36,10 @@ def main() -> None:
     ap.add_argument("--archs", type=int, default=100, help="random archs timed end to end for the accuracy figures")
     ap.add_argument("--calibrate", type=int, default=32)
     ap.add_argument("--min-run-time", type=float, default=0.05)
-    ap.add_argument("--net-min-run-time", type=float, default=0.2)
-    ap.add_argument("--passes", type=int, default=2)
+    ap.add_argument("--net-min-run-time", type=float, default=0.3, help="per validated network and sweep")
+    ap.add_argument("--passes", type=int, default=2, help="sweeps over the ops and calibration networks")
+    ap.add_argument("--val-passes", type=int, default=3, help="sweeps over the validated networks")
+    ap.add_argument("--no-reference", action="store_true", help="plain timing (no reference network)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="outputs/bench_latency")
     args = ap.parse_args()
@@ -47,7 +49,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as cache:
         t0 = time.perf_counter()
         table = get_table(space, "cpu", args.batch_size, "float32", args.threads, cache, calibrate=args.calibrate,
-                          min_run_time=args.min_run_time, passes=args.passes, seed=args.seed)
+                          min_run_time=args.min_run_time, passes=args.passes, seed=args.seed,
+                          reference=not args.no_reference)
         total = time.perf_counter() - t0
         m, c = table.meta, table.calibration
         print(f"build: {total:.1f} s in all = ops {m['ops_seconds']:.1f} s ({len(table.entries)} distinct (op, shape), "
@@ -56,11 +59,12 @@ def main() -> None:
         if c:
             print(f"calibration model '{c.model}': {dict(zip(c.features, [round(x, 4) for x in c.coef]))}, intercept "
                   f"{c.intercept_ms:.4f} ms; leave-one-out MAPE {c.loo_mape:.2f}% (op sum {c.raw_mape:.2f}%)")
-        v = validate_table(table, space, args.archs, seed=args.seed, passes=args.passes,
+        v = validate_table(table, space, args.archs, seed=args.seed, passes=args.val_passes,
                            min_run_time=args.net_min_run_time)
         files = write_report(v, args.out)
+        table.save(os.path.join(args.out, "table.json"))
     print(v.summary())
-    print(f"plot: {files['png']}; after: {load()}")
+    print(f"plot: {files['png']}, table: {os.path.join(args.out, 'table.json')}; after: {load()}")
 
 
 if __name__ == "__main__":

@@ -13,8 +13,8 @@ import torch
 from nas.latency import (LatencyTableError, build_table, cache_path, fit_calibration, get_table,
                          load_table, op_key, target_fingerprint)
 from nas.latency.calibrate import sample_archs
-from nas.latency.measure import Setting, time_archs
-from nas.latency.ops import arch_uses, space_uses
+from nas.latency.measure import Setting, make_reference, time_archs, time_module
+from nas.latency.ops import arch_uses, build_use, space_uses
 from nas.latency.validate import validate_table, write_report
 from nas.space import load_space
 from nas.space.factorized import Residual, adds_shortcut
@@ -223,10 +223,11 @@ def test_target_fingerprint_checks_its_inputs():
 
 
 # --- measuring, caching, validating (real timings, tiny) --------------------------------------------
-@pytest.mark.parametrize("kind", ["layerwise", "factorized"])
-def test_build_table_measures_every_distinct_op_once(tmp_path, kind):
+@pytest.mark.parametrize("kind, reference", [("layerwise", True), ("factorized", True), ("layerwise", False)])
+def test_build_table_measures_every_distinct_op_once(tmp_path, kind, reference):
     space = tiny_space(tmp_path, kind)
-    table = build_table(space, threads=1, **FAST)
+    table = build_table(space, threads=1, reference=reference, **FAST)
+    assert ("reference" in table.meta) == reference
     assert set(table.entries) == {op_key(u) for u in space_uses(space)}
     assert all(e.ms > 0 and e.runs > 0 and e.params is not None and e.act > 0 for e in table.entries.values())
     assert table.fingerprint["threads"] == 1 and table.fingerprint["date"]
@@ -270,6 +271,7 @@ def test_validate_reports_and_plots(tmp_path):
     v = validate_table(table, space, 3, seed=0, passes=1, min_run_time=0.001, progress=False)
     assert len(v.measured_ms) == 3 and all(m > 0 for m in v.measured_ms)
     assert set(v.raw) == {"n", "mape", "max_ape", "within", "kendall_tau"} and v.calibrated["n"] == 3
+    assert v.reference_ms == table.meta["reference"]["ms"] and v.reference_now_ms > 0
     cal_archs = {tuple(a) for a in table.calibration.archs}
     assert not cal_archs & {tuple(a) for a in v.archs}
     files = write_report(v, tmp_path / "report")
@@ -283,6 +285,19 @@ def test_validate_refuses_a_table_from_elsewhere(tmp_path):
     table = synthetic_table(space, fingerprint={"device_name": "a phone"})
     with pytest.raises(LatencyTableError, match="device_name"):
         validate_table(table, space, 2, progress=False)
+
+
+def test_timing_against_a_reference_is_a_ratio_of_its_latency(tmp_path):
+    space = tiny_space(tmp_path)
+    s = Setting(min_run_time=0.001)
+    ref = make_reference(space, s)
+    module, shapes = build_use(space, space_uses(space)[1])
+    t = time_module(module, shapes, s, reference=ref)
+    assert t.ratio > 0 and t.runs >= 3 and len(ref.samples) >= 3
+    assert t.median_ms == pytest.approx(t.ratio * ref.ms)
+    fixed = make_reference(space, s, nominal_ms=2.0)
+    t = time_module(module, shapes, s, reference=fixed)
+    assert t.median_ms == pytest.approx(2.0 * t.ratio) and fixed.measured_ms > 0
 
 
 def test_time_archs_returns_one_figure_per_arch(tmp_path):

@@ -17,7 +17,7 @@ import torch
 
 from nas.latency.errors import LatencyTableError
 from nas.latency.fingerprint import target_fingerprint, today
-from nas.latency.measure import Setting, sweep
+from nas.latency.measure import Reference, Setting, make_reference, reference_arch, sweep, table_reference
 from nas.latency.ops import build_use, op_key, use_stats
 from nas.latency.table import Entry, LatencyTable, load_table
 
@@ -32,8 +32,9 @@ def space_info(space) -> dict:
 
 
 def measure_entries(space, table: LatencyTable, s: Setting, passes: int = DEFAULT_PASSES,
-                    progress: bool = True) -> int:
-    """Time the ops of ``space`` that ``table`` lacks into it; returns how many were timed."""
+                    progress: bool = True, reference: Optional[Reference] = None) -> int:
+    """Time the ops of ``space`` that ``table`` lacks into it (against ``reference`` if given: entries
+    are ratios times its final ``ms``); returns how many were timed."""
     todo = table.missing(space)
     if not todo:
         return 0
@@ -43,24 +44,33 @@ def measure_entries(space, table: LatencyTable, s: Setting, passes: int = DEFAUL
         module, shapes = build_use(space, use)
         return module, shapes, f"op '{op_key(use)}'"
 
-    timings = sweep(todo, make, s, passes, desc=f"ops of {space.name}", progress=progress)
+    timings = sweep(todo, make, s, passes, desc=f"ops of {space.name}", progress=progress, reference=reference)
+    scale = reference.ms if reference is not None else None
     for use, t in zip(todo, timings):
         with torch.device("meta"):
             module, _ = build_use(space, use)
-        table.entries[op_key(use)] = Entry(round(t.median_ms, 6), runs=t.runs, iqr_ms=round(t.iqr_ms, 6),
+        ms, iqr = (t.median_ms, t.iqr_ms) if scale is None else (t.ratio * scale, t.ratio_iqr * scale)
+        table.entries[op_key(use)] = Entry(round(ms, 6), runs=t.runs, iqr_ms=round(iqr, 6),
                                            **use_stats(module, use, s.batch_size))
     return len(todo)
 
 
 def build_table(space, device: str = "cpu", batch_size: int = 1, dtype: str = "float32",
                 threads: Optional[int] = None, *, min_run_time: float = DEFAULT_MIN_RUN_TIME,
-                passes: int = DEFAULT_PASSES, progress: bool = True) -> LatencyTable:
-    """A fresh table of every op of ``space`` measured here (not calibrated, not saved)."""
+                passes: int = DEFAULT_PASSES, progress: bool = True, reference: bool = True) -> LatencyTable:
+    """A fresh table of every op of ``space`` measured here (not calibrated, not saved).
+
+    ``reference``: time every op in alternation with the space's reference network (drift-free
+    ratios; see ``nas.latency.measure``); the table records that network and its latency."""
     fp = target_fingerprint(device, threads, dtype, batch_size, space.resolution)
     s = Setting(device, dtype, batch_size, fp["threads"], min_run_time)
     table = LatencyTable({**fp, "date": today()}, meta={"source": "measured", "space": space_info(space)})
     t0 = time.perf_counter()
-    n = measure_entries(space, table, s, passes, progress)
+    ref = make_reference(space, s) if reference else None
+    n = measure_entries(space, table, s, passes, progress, ref)
+    if ref is not None:
+        table.meta["reference"] = {"space": space.name, "arch": space.encode(reference_arch(space)),
+                                   "ms": round(ref.measured_ms, 6), "blocks": len(ref.samples)}
     table.meta.update(ops_measured=n, ops_seconds=round(time.perf_counter() - t0, 2), min_run_time=min_run_time,
                       passes=passes)
     return table
@@ -80,13 +90,14 @@ def get_table(space, device: str = "cpu", batch_size: int = 1, dtype: str = "flo
               threads: Optional[int] = None, cache_dir: str | Path = "outputs/latency_tables",
               rebuild: bool = False, progress: bool = True, *, calibrate: int = DEFAULT_CALIBRATE,
               min_run_time: float = DEFAULT_MIN_RUN_TIME, passes: int = DEFAULT_PASSES,
-              seed: int = 0) -> LatencyTable:
+              seed: int = 0, reference: bool = True) -> LatencyTable:
     """The table of ``space`` for this device and settings: the cached one when its fingerprint matches
     (ops it lacks are measured and added), else measured now; calibrated on ``calibrate`` random
     architectures timed end to end (0: no calibration); saved atomically; returned.
 
-    ``threads=None`` pins torch's current thread count. A corrupt cached file is an error (delete it or
-    pass ``rebuild=True``).
+    ``threads=None`` pins torch's current thread count. ``reference``: time against the space's
+    reference network (see :func:`build_table`). A corrupt cached file is an error (delete it or pass
+    ``rebuild=True``).
     """
     from nas.latency.calibrate import calibrate_table
 
@@ -102,7 +113,7 @@ def get_table(space, device: str = "cpu", batch_size: int = 1, dtype: str = "flo
             raise LatencyTableError(f"{err} (delete the cached file or rebuild)") from None
         table.check_fingerprint(fp)
         t0 = time.perf_counter()
-        n = measure_entries(space, table, s, passes, progress)
+        n = measure_entries(space, table, s, passes, progress, table_reference(table, space, s))
         if n:
             table.meta["ops_measured"] = table.meta.get("ops_measured", 0) + n
             table.meta["ops_seconds"] = round(table.meta.get("ops_seconds", 0) + time.perf_counter() - t0, 2)
@@ -110,7 +121,7 @@ def get_table(space, device: str = "cpu", batch_size: int = 1, dtype: str = "flo
             changed = True
     if table is None:
         table = build_table(space, device, batch_size, dtype, fp["threads"], min_run_time=min_run_time,
-                            passes=passes, progress=progress)
+                            passes=passes, progress=progress, reference=reference)
         changed = True
     if calibrate and table.calibration is None:
         t0 = time.perf_counter()

@@ -18,7 +18,7 @@ from typing import List, Optional, Sequence, Tuple
 import numpy as np
 
 from nas.latency.errors import LatencyTableError
-from nas.latency.measure import Setting, time_archs
+from nas.latency.measure import Setting, table_reference, time_archs
 from nas.latency.table import FEATURES, Calibration, LatencyTable
 
 # candidate models, simplest first: (name, features, with intercept); "identity" is the plain op sum
@@ -81,8 +81,8 @@ def fit_calibration(table: LatencyTable, space, archs: Sequence, measured_ms: Se
         beta, loo = _relative_lstsq(X_full[:, [names_full.index(f) for f in names]], y, intercept)
         fits.append((loo, name, names, beta))
     if not fits:
-        raise LatencyTableError(f"calibration: {len(y)} architectures are too few for any of the models "
-                                f"{[m[0] for m in usable]}")
+        raise LatencyTableError(f"calibration: none of the models {[m[0] for m in usable]} can be fitted on "
+                                f"{len(y)} architectures (too few of them, or the models' features are constant)")
     best = min(f[0] for f in fits)
     loo, model, names, beta = next(f for f in fits if f[0] <= best * TOLERANCE)
     return Calibration(list(names), [float(b) for b in beta[:-1]], float(beta[-1]), model=model, n_archs=len(y),
@@ -95,16 +95,18 @@ def _has_features(table: LatencyTable, names: Sequence[str]) -> bool:
     return all(getattr(e, need[n]) is not None for e in table.entries.values() for n in names if n in need)
 
 
-NET_MIN_RUN_TIME = 0.2  # seconds of timed runs per network and sweep
+NET_MIN_RUN_TIME = 0.1  # seconds of timed runs per network and sweep
 
 
 def calibrate_table(table: LatencyTable, space, n: int, seed: int = 0, setting: Optional[Setting] = None,
                     passes: int = 2, progress: bool = True, min_run_time: float = NET_MIN_RUN_TIME) -> Calibration:
-    """Time ``n`` random architectures end to end (the table's settings), fit, store in ``table``."""
+    """Time ``n`` random architectures end to end (the table's settings; against its reference network
+    if it has one), fit, store in ``table``."""
     fp = table.fingerprint
     s = setting or Setting(fp["device"], fp["dtype"], fp["batch_size"], fp["threads"])
     s = dataclasses.replace(s, min_run_time=min_run_time)
     archs = sample_archs(space, n, "calibrate", seed)
-    measured = time_archs(space, archs, s, passes, progress, desc="calibration networks")
+    measured = time_archs(space, archs, s, passes, progress, desc="calibration networks",
+                          reference=table_reference(table, space, s))
     table.calibration = fit_calibration(table, space, archs, measured)
     return table.calibration

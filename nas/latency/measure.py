@@ -1,15 +1,31 @@
 """Timing ops and whole networks on the target device with ``torch.utils.benchmark``.
 
-Each measurement: eval mode under ``torch.inference_mode``, a few warm-up calls, then
-``Timer.blocked_autorange`` (adaptive: as many runs as fit in ``min_run_time``; the Timer pins the
-thread count and synchronizes CUDA). ``passes`` > 1 times every item again in a later sweep, so a
-burst of load from other processes spoils one sweep of an item, not all; an item's figure is the
-minimum over sweeps of its median.
+Each measurement runs in eval mode under ``torch.inference_mode`` after a few warm-up calls, with the
+thread count pinned (CUDA synchronized by the Timer).
+
+- Plain (``time_module`` without a reference): ``Timer.blocked_autorange``, as many runs as fit in
+  ``min_run_time``; the figure is the median.
+- Against a reference (``reference=``): blocks of runs of the item alternate with equally long
+  blocks of a fixed reference network, until the item has run ``min_run_time``; the figure is the
+  median ratio item/reference of adjacent blocks times the reference's latency. On a shared or
+  virtual machine the speed drifts by 10-30% over seconds to minutes (frequency, other tenants): the
+  ratio cancels the drift, so entries timed a minute apart, and networks timed an hour later, are on
+  one scale. (Blocks use ``timeit.Timer``, which ``torch.utils.benchmark.Timer`` wraps, with a clock
+  that synchronizes CUDA: ``Timer.timeit`` adds two warm-up runs per call, which would triple the
+  cost of alternating single runs of whole networks.)
+
+``passes`` > 1 times every item again in a later sweep, so a burst of load spoils one sweep of an
+item, not all; an item's figure is the median over its sweeps.
 """
 
 from __future__ import annotations
 
+import copy
+import itertools
+import statistics
 import sys
+import time
+import timeit
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable, Iterator, List, Optional, Sequence, Tuple
@@ -22,12 +38,17 @@ from tqdm import tqdm
 from nas.latency.errors import LatencyTableError
 from nas.latency.fingerprint import check_device, check_dtype, resolve_threads
 
+BLOCK_SECONDS = 0.004  # shortest block of runs when alternating with a reference
+MAX_COPIES = 64
+
 
 @dataclass
 class Timing:
     median_ms: float
     iqr_ms: float
     runs: int
+    ratio: Optional[float] = None  # median ratio to the reference's blocks, when timed against one
+    ratio_iqr: Optional[float] = None
 
 
 @dataclass
@@ -40,6 +61,7 @@ class Setting:
     threads: Optional[int] = 1  # None: torch's current count
     min_run_time: float = 0.05
     warmup: int = 2
+    rotate_bytes: int = 0  # >0: time ops round-robin over copies holding this many bytes of weights
 
     def __post_init__(self):
         check_device(self.device)
@@ -62,57 +84,191 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def time_module(module: nn.Module, shapes: Sequence[Tuple[int, ...]], s: Setting, what: str = "module") -> Timing:
-    """Median latency of ``module(*inputs)`` with random inputs of the given per-sample ``shapes``
-    (the module is moved to the setting's device and dtype; its train/eval mode is restored)."""
+def _clock(device: str) -> Callable[[], float]:
+    if device.startswith("cuda"):
+        def clock() -> float:
+            torch.cuda.synchronize()
+            return time.perf_counter()
+        return clock
+    return time.perf_counter
+
+
+class _Cycle:
+    def __init__(self, modules):
+        self.next = itertools.cycle(modules).__next__
+
+    def __call__(self, *inputs):
+        return self.next()(*inputs)
+
+
+def _rotated(module: nn.Module, rotate_bytes: int) -> nn.Module:
+    size = sum(p.numel() * p.element_size() for p in module.parameters())
+    if rotate_bytes <= 0 or size == 0:
+        return module
+    k = int(min(MAX_COPIES, max(1, -(-rotate_bytes // size))))
+    return _Cycle([module] + [copy.deepcopy(module) for _ in range(k - 1)])
+
+
+class _Blocks:
+    """``seconds_per_run(number)``: mean time of ``number`` back-to-back runs."""
+
+    def __init__(self, module: nn.Module, inputs: Sequence[torch.Tensor], device: str):
+        self.timer = timeit.Timer("module(*inputs)", timer=_clock(device), globals={"module": module, "inputs": inputs})
+
+    def __call__(self, number: int) -> float:
+        return self.timer.timeit(number) / number
+
+    def runs_for(self, seconds: float) -> int:
+        return max(1, int(round(seconds / max(self(1), 1e-7))))
+
+
+def _prepare(module: nn.Module, shapes: Sequence[Tuple[int, ...]], s: Setting):
     dtype = check_dtype(s.dtype)
+    module = module.to(device=s.device, dtype=dtype).eval()
+    inputs = [torch.randn(s.batch_size, *shape, device=s.device, dtype=dtype) for shape in shapes]
+    for _ in range(s.warmup):
+        module(*inputs)
+    _sync(s.device)
+    return module, inputs
+
+
+class Reference:
+    """A fixed network timed in alternation with every item; ``ms`` is its median block latency over
+    everything timed so far against it (or a fixed value from a table, ``nominal_ms``)."""
+
+    def __init__(self, module: nn.Module, shapes: Sequence[Tuple[int, ...]], s: Setting,
+                 nominal_ms: Optional[float] = None):
+        self.setting = s
+        with pinned_threads(s.threads), torch.inference_mode():
+            self.module, inputs = _prepare(module, shapes, s)
+            self.blocks = _Blocks(self.module, inputs, s.device)
+            self.number = self.blocks.runs_for(BLOCK_SECONDS)
+            self.block_seconds = max(BLOCK_SECONDS, self.blocks(self.number) * self.number)
+        self.samples: List[float] = []
+        self.nominal_ms = nominal_ms
+
+    def block(self) -> float:
+        """One block (call with the setting's threads pinned, under inference mode)."""
+        t = self.blocks(self.number)
+        self.samples.append(t)
+        return t
+
+    @property
+    def measured_ms(self) -> float:
+        return statistics.median(self.samples) * 1e3 if self.samples else float("nan")
+
+    @property
+    def ms(self) -> float:
+        return self.nominal_ms if self.nominal_ms is not None else self.measured_ms
+
+
+def _iqr(values: Sequence[float]) -> float:
+    if len(values) < 4:
+        return 0.0
+    q = statistics.quantiles(values, n=4)
+    return q[2] - q[0]
+
+
+def time_module(module: nn.Module, shapes: Sequence[Tuple[int, ...]], s: Setting, what: str = "module",
+                reference: Optional[Reference] = None) -> Timing:
+    """Latency of ``module(*inputs)`` with random inputs of the given per-sample ``shapes`` (moved to
+    the setting's device and dtype; its train/eval mode is restored). With a ``reference``, the
+    returned ``ratio`` is drift-free and ``median_ms`` is ``ratio * reference.ms``."""
     training = module.training
     try:
-        module = module.to(device=s.device, dtype=dtype).eval()
-        inputs = [torch.randn(s.batch_size, *shape, device=s.device, dtype=dtype) for shape in shapes]
         with pinned_threads(s.threads), torch.inference_mode():
-            for _ in range(s.warmup):
-                module(*inputs)
-            _sync(s.device)
-            timer = benchmark.Timer(stmt="module(*inputs)", globals={"module": module, "inputs": inputs},
-                                    num_threads=s.threads)
-            m = timer.blocked_autorange(min_run_time=s.min_run_time)
+            module, inputs = _prepare(module, shapes, s)
+            if reference is None:
+                timer = benchmark.Timer(stmt="module(*inputs)", globals={"module": module, "inputs": inputs},
+                                        num_threads=s.threads)
+                m = timer.blocked_autorange(min_run_time=s.min_run_time)
+                return Timing(m.median * 1e3, m.iqr * 1e3, len(m.times) * m.number_per_run)
+            blocks = _Blocks(_rotated(module, s.rotate_bytes), inputs, s.device)
+            number = blocks.runs_for(reference.block_seconds)
+            ratios, times, spent = [], [], 0.0
+            while len(ratios) < 3 or spent < s.min_run_time:
+                r = reference.block()
+                t = blocks(number)
+                ratios.append(t / r)
+                times.append(t)
+                spent += t * number
+            ratio = statistics.median(ratios)
+            return Timing(ratio * reference.ms, _iqr(ratios) * reference.ms, len(times) * number, ratio, _iqr(ratios))
     except RuntimeError as err:
         raise LatencyTableError(f"{what} does not run on {s.device} in {s.dtype}: {err}") from None
     finally:
         module.train(training)
-    return Timing(m.median * 1e3, m.iqr * 1e3, len(m.times) * m.number_per_run)
 
 
 def sweep(items: Sequence, make: Callable[[object], Tuple[nn.Module, Sequence[Tuple[int, ...]], str]], s: Setting,
-          passes: int = 1, desc: str = "timing", progress: bool = True) -> List[Timing]:
+          passes: int = 1, desc: str = "timing", progress: bool = True,
+          reference: Optional[Reference] = None) -> List[Timing]:
     """Time every item (``make(item) -> (module, input shapes, name)``) ``passes`` times, sweep after
-    sweep; keep per item the sweep with the lowest median. Modules are rebuilt each sweep (memory)."""
+    sweep (modules are rebuilt each sweep: memory); per item, the median over its sweeps."""
     if passes < 1:
         raise LatencyTableError(f"passes: expected a positive integer, got {passes!r}")
-    best: List[Timing] = [None] * len(items)  # type: ignore[list-item]
-    bar = tqdm(total=len(items) * passes, desc=desc, unit="op", file=sys.stderr, disable=not progress or None,
+    found: List[List[Timing]] = [[] for _ in items]
+    bar = tqdm(total=len(items) * passes, desc=desc, unit="item", file=sys.stderr, disable=not progress or None,
                leave=False)
     try:
         for _ in range(passes):
             for i, item in enumerate(items):
                 module, shapes, name = make(item)
-                t = time_module(module, shapes, s, name)
-                if best[i] is None or t.median_ms < best[i].median_ms:
-                    best[i] = t
+                found[i].append(time_module(module, shapes, s, name, reference))
                 bar.update()
     finally:
         bar.close()
-    return best
+    return [_median_timing(ts) for ts in found]
+
+
+def _median_timing(ts: Sequence[Timing]) -> Timing:
+    if len(ts) == 1:
+        return ts[0]
+    med = lambda xs: statistics.median(xs) if all(x is not None for x in xs) else None  # noqa: E731
+    return Timing(med([t.median_ms for t in ts]), med([t.iqr_ms for t in ts]), sum(t.runs for t in ts),
+                  med([t.ratio for t in ts]), med([t.ratio_iqr for t in ts]))
+
+
+def reference_arch(space):
+    """The space's reference network: one fixed random architecture."""
+    import random
+
+    return space.sample(random.Random("latency-reference"))
+
+
+def make_reference(space, s: Setting, encoding: Optional[Sequence[int]] = None,
+                   nominal_ms: Optional[float] = None) -> Reference:
+    """The reference network of ``space`` (or of the given arch encoding, e.g. a table's)."""
+    arch = space.decode(list(encoding)) if encoding is not None else reference_arch(space)
+    torch.manual_seed(0)
+    res = space.resolution
+    return Reference(space.build(arch), [(3, res, res)], s, nominal_ms)
+
+
+def table_reference(table, space, s: Setting) -> Optional[Reference]:
+    """The reference a table's entries were timed against (``meta.reference``), at the table's nominal
+    latency, or ``None`` if the table has none for this space (then timing is plain)."""
+    ref = table.meta.get("reference") if isinstance(table.meta, dict) else None
+    if not ref or ref.get("space") != space.name or not ref.get("ms"):
+        return None
+    try:
+        return make_reference(space, s, ref["arch"], float(ref["ms"]))
+    except (ValueError, KeyError, TypeError) as err:
+        raise LatencyTableError(f"{table.where}: meta.reference: expected the reference arch of space "
+                                f"'{space.name}' and its latency ({err})") from None
 
 
 def time_archs(space, archs: Sequence, s: Setting, passes: int = 2, progress: bool = True,
-               desc: str = "networks") -> List[float]:
-    """End-to-end latency (ms) of each architecture's child network at the space's resolution."""
+               desc: str = "networks", reference: Optional[Reference] = None) -> List[float]:
+    """End-to-end latency (ms) of each architecture's child network at the space's resolution
+    (against ``reference`` when given: ratios times its ``ms``)."""
     res = space.resolution
 
     def make(arch):
         torch.manual_seed(0)
         return space.build(arch), [(3, res, res)], f"the network of {arch.choices}"
 
-    return [t.median_ms for t in sweep(list(archs), make, s, passes, desc, progress)]
+    timings = sweep(list(archs), make, s, passes, desc, progress, reference)
+    if reference is not None:
+        return [t.ratio * reference.ms for t in timings]
+    return [t.median_ms for t in timings]

@@ -18,7 +18,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from nas.latency.calibrate import sample_archs  # noqa: E402
 from nas.latency.fingerprint import target_fingerprint  # noqa: E402
-from nas.latency.measure import Setting, time_archs  # noqa: E402
+from nas.latency.measure import Setting, table_reference, time_archs  # noqa: E402
 from nas.latency.metrics import accuracy, format_accuracy  # noqa: E402
 from nas.latency.table import LatencyTable  # noqa: E402
 
@@ -37,13 +37,19 @@ class Validation:
     raw: Dict[str, float]
     calibrated: Optional[Dict[str, float]]
     seconds: float
+    reference_ms: Optional[float] = None  # the reference network's latency when the table was built
+    reference_now_ms: Optional[float] = None  # ... and during this validation (machine drift)
     files: Dict[str, str] = field(default_factory=dict)
 
     def summary(self) -> str:
         lines = [f"validation on {len(self.archs)} random {self.space} archs measured end to end "
                  f"({self.fingerprint.get('device_name')}, {self.fingerprint.get('threads')} threads, "
                  f"batch {self.fingerprint.get('batch_size')}, {self.fingerprint.get('dtype')}; "
-                 f"{self.seconds:.1f} s)", format_accuracy("raw op sum", self.raw)]
+                 f"{self.seconds:.1f} s)"]
+        if self.reference_ms:
+            lines.append(f"timed against the table's reference network: {self.reference_ms:.3f} ms at build, "
+                         f"{self.reference_now_ms:.3f} ms now (latencies are on the build's scale)")
+        lines.append(format_accuracy("raw op sum", self.raw))
         if self.calibrated:
             lines.append(format_accuracy("calibrated", self.calibrated))
         return "\n".join(lines)
@@ -51,7 +57,8 @@ class Validation:
 
 def validate_table(table: LatencyTable, space, n: int = 100, seed: int = 0, *, allow_mismatch: bool = False,
                    passes: int = 2, min_run_time: float = NET_MIN_RUN_TIME, progress: bool = True) -> Validation:
-    """Time ``n`` random archs of ``space`` (none used by the calibration) with the table's settings."""
+    """Time ``n`` random archs of ``space`` (none used by the calibration) with the table's settings and
+    against its reference network, if it has one."""
     fp = table.fingerprint
     here = target_fingerprint(fp["device"] or "cpu", fp["threads"], fp["dtype"] or "float32", fp["batch_size"] or 1,
                               space.resolution)
@@ -62,13 +69,15 @@ def validate_table(table: LatencyTable, space, n: int = 100, seed: int = 0, *, a
     archs = sample_archs(space, n, "validate", seed, exclude)
     t0 = time.perf_counter()
     s = Setting(here["device"], here["dtype"], here["batch_size"], here["threads"], min_run_time)
-    measured = time_archs(space, archs, s, passes, progress, desc="validation networks")
+    ref = table_reference(table, space, s)
+    measured = time_archs(space, archs, s, passes, progress, desc="validation networks", reference=ref)
     seconds = time.perf_counter() - t0
     raw = table.predict_many(space, archs, calibrated=False)
     cal = table.predict_many(space, archs, calibrated=True) if table.calibration else None
     return Validation(space.name, seed, dict(fp), [space.encode(a) for a in archs], list(measured), raw.tolist(),
                       None if cal is None else cal.tolist(), accuracy(raw, measured),
-                      None if cal is None else accuracy(cal, measured), seconds)
+                      None if cal is None else accuracy(cal, measured), seconds,
+                      None if ref is None else ref.ms, None if ref is None else ref.measured_ms)
 
 
 def scatter_figure(v: Validation):

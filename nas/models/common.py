@@ -7,7 +7,7 @@ from torch import nn
 
 
 class Classifier(nn.Module):
-    """Global average pool, optional dropout, linear layer (``fc``)."""
+    """Global average pool (of a 4-D map; 2-D features pass as they are), optional dropout, ``fc``."""
 
     def __init__(self, in_chs: int, num_classes: int, dropout: float = 0.0):
         super().__init__()
@@ -15,7 +15,9 @@ class Classifier(nn.Module):
         self.fc = nn.Linear(in_chs, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(self.dropout(torch.flatten(x.mean((2, 3)), 1)))
+        if x.dim() == 4:
+            x = x.mean((2, 3))
+        return self.fc(self.dropout(x))
 
 
 def init_weights(model: nn.Module) -> nn.Module:

@@ -7,10 +7,10 @@ and dropout 0.5 after the first two. Table 2 gives 138M parameters (138,357,544 
 224x224 it needs 15.47G multiply-adds (15.35G convs + 0.12G FC), the figure of torchvision's port.
 ``bn=True`` adds BatchNorm after every conv (torchvision's ``vgg16_bn``).
 
-The two 4096-wide FC layers are built as a 7x7 conv (``pre_logits.fc1``) and a 1x1 conv
-(``pre_logits.fc2``) on the 7x7 map, which equal the paper's FC layers on the flattened map (and its
-fully-convolutional test-time form); the shared ``Classifier`` (pool is then a no-op on 1x1, dropout,
-``fc``) gives the logits. Inputs of other sizes are average-pooled to 7x7 first, as torchvision does.
+The two 4096-wide FC layers (``pre_logits.fc1``, ``pre_logits.fc2``) act on the flattened 7x7 map
+(inputs of other sizes are average-pooled to 7x7 first, as torchvision does); ``classifier.fc`` gives the
+logits. They are linear layers, not the equivalent 7x7 / 1x1 convolutions: on this CPU at batch 1 the
+7x7-conv form made the whole net 1.75x slower than torchvision's (bench/compare_reference.py).
 
 CIFAR form (as common CIFAR ports of VGG do): the same 13 convs and five pools (32x32 -> 1x1), and a
 small classifier: two 512-wide FC layers (ReLU, dropout 0.5) and the output layer.
@@ -30,20 +30,20 @@ from nas.models.registry import register_model
 CONFIGS = {"vgg16": [(2, 64), (2, 128), (3, 256), (3, 512), (3, 512)]}
 
 
-class ConvMlp(nn.Module):
-    """Average-pool to ``pool_size``, ``fc1`` (conv covering the map) -> act -> drop -> ``fc2`` (1x1) -> act."""
+class VGGMlp(nn.Module):
+    """Average-pool to ``pool_size``, flatten, ``fc1`` -> act -> drop -> ``fc2`` -> act."""
 
     def __init__(self, in_chs: int, width: int, pool_size: int, dropout: float = 0.5):
         super().__init__()
         self.pool_size = pool_size
-        self.fc1 = nn.Conv2d(in_chs, width, pool_size)
+        self.fc1 = nn.Linear(in_chs * pool_size * pool_size, width)
         self.act1 = nn.ReLU(inplace=True)
         self.drop = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
-        self.fc2 = nn.Conv2d(width, width, 1)
+        self.fc2 = nn.Linear(width, width)
         self.act2 = nn.ReLU(inplace=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.adaptive_avg_pool2d(x, self.pool_size)
+        x = torch.flatten(F.adaptive_avg_pool2d(x, self.pool_size), 1)
         return self.act2(self.fc2(self.drop(self.act1(self.fc1(x)))))
 
 
@@ -59,7 +59,7 @@ class VGG(nn.Module):
             in_chs = chs
         self.stages = nn.Sequential(*stages)
         width, pool_size = (512, 1) if cifar else (4096, 7)
-        self.pre_logits = ConvMlp(in_chs, width, pool_size, dropout)
+        self.pre_logits = VGGMlp(in_chs, width, pool_size, dropout)
         self.num_features = width
         self.classifier = Classifier(width, num_classes, dropout)
         init_weights(self)

@@ -20,22 +20,16 @@ import random
 from dataclasses import dataclass, field
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
+from nas.errors import NasError
 from nas.space import Arch
 
 Encoding = List[int]
 OBJECTIVE_SENSES = {"reward": "max", "accuracy": "max", "latency_ms": "min", "params": "min", "macs": "min"}
 
 
-class StrategyError(RuntimeError):
+class StrategyError(NasError):
     """A search that cannot go on: bad options, a result without a reward, a checkpoint or log that does
     not belong to this search. Names the source, the key and what was expected."""
-
-    def __init__(self, source: str, key: str, expected: str, got: Any = ...):
-        self.source, self.key, self.expected = source, key, expected
-        msg = f"{source}: {key}: expected {expected}"
-        if got is not ...:
-            msg += f", got {got!r}"
-        super().__init__(msg)
 
 
 @dataclass(frozen=True)
