@@ -34,12 +34,13 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--batch-size", type=int, default=1)
     ap.add_argument("--archs", type=int, default=100, help="random archs timed end to end for the accuracy figures")
-    ap.add_argument("--calibrate", type=int, default=32)
-    ap.add_argument("--min-run-time", type=float, default=0.05)
-    ap.add_argument("--net-min-run-time", type=float, default=0.3, help="per validated network and sweep")
-    ap.add_argument("--passes", type=int, default=2, help="sweeps over the ops and calibration networks")
-    ap.add_argument("--val-passes", type=int, default=3, help="sweeps over the validated networks")
+    ap.add_argument("--calibrate", type=int, default=24)
+    ap.add_argument("--min-run-time", type=float, default=0.03)
+    ap.add_argument("--net-min-run-time", type=float, default=0.2, help="per validated network and sweep")
+    ap.add_argument("--passes", type=int, default=3, help="sweeps over the ops and calibration networks")
+    ap.add_argument("--val-passes", type=int, default=5, help="sweeps over the validated networks")
     ap.add_argument("--no-reference", action="store_true", help="plain timing (no reference network)")
+    ap.add_argument("--context-mb", type=float, default=8.0, help="ops in context: MB of weight copies (0: hot)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="outputs/bench_latency")
     args = ap.parse_args()
@@ -50,7 +51,7 @@ def main() -> None:
         t0 = time.perf_counter()
         table = get_table(space, "cpu", args.batch_size, "float32", args.threads, cache, calibrate=args.calibrate,
                           min_run_time=args.min_run_time, passes=args.passes, seed=args.seed,
-                          reference=not args.no_reference)
+                          reference=not args.no_reference, context_mb=args.context_mb)
         total = time.perf_counter() - t0
         m, c = table.meta, table.calibration
         print(f"build: {total:.1f} s in all = ops {m['ops_seconds']:.1f} s ({len(table.entries)} distinct (op, shape), "

@@ -238,7 +238,9 @@ def test_get_table_caches_reuses_and_completes(tmp_path, monkeypatch):
     space = tiny_space(tmp_path)
     cache = tmp_path / "cache"
     table = get_table(space, threads=1, cache_dir=cache, calibrate=4, **FAST)
-    assert table.path == cache_path(space, table.fingerprint, cache) and table.calibration.n_archs == 4
+    protocol = {"reference": True, "context_mb": 8.0}
+    assert table.path == cache_path(space, table.fingerprint, cache, protocol) and table.calibration.n_archs == 4
+    assert cache_path(space, table.fingerprint, cache, dict(protocol, context_mb=0.0)) != table.path
     stamp = table.path.stat().st_mtime_ns
     import nas.latency.build as build
 
@@ -298,6 +300,20 @@ def test_timing_against_a_reference_is_a_ratio_of_its_latency(tmp_path):
     fixed = make_reference(space, s, nominal_ms=2.0)
     t = time_module(module, shapes, s, reference=fixed)
     assert t.median_ms == pytest.approx(2.0 * t.ratio) and fixed.measured_ms > 0
+
+
+def test_ops_in_context_run_round_robin_over_weight_copies():
+    from nas.latency.measure import _Cycle, _in_context
+
+    op = torch.nn.Conv2d(16, 16, 1)  # 272 weights, 1088 bytes
+    assert _in_context(op, 0.0) is op
+    runner = _in_context(op, 4 * 1088 / 2**20)
+    copies = [runner.next() for _ in range(8)]
+    assert isinstance(runner, _Cycle) and len({id(c) for c in copies}) == 4 and copies[0] is copies[4]
+    assert len({c.weight.data_ptr() for c in copies[:4]}) == 4
+    x = torch.randn(1, 16, 4, 4)
+    assert torch.equal(runner(x), op(x))
+    assert _in_context(torch.nn.ReLU(), 16.0).__class__ is torch.nn.ReLU
 
 
 def test_time_archs_returns_one_figure_per_arch(tmp_path):

@@ -29,7 +29,7 @@ def tiny_overrides(tmp_path, space_path):
 def test_config_uses_the_shared_groups():
     cfg = cfg_of("space=mnasnet", "batch_size=4", "threads=1")
     assert cfg.space.name == "mnasnet" and cfg.space.variant == "cifar" and cfg.device.type == "cpu"
-    assert cfg.batch_size == 4 and cfg.threads == 1 and cfg.calibrate == 32 and cfg.validate == 0
+    assert cfg.batch_size == 4 and cfg.threads == 1 and cfg.calibrate == 24 and cfg.validate == 0
     with pytest.raises(ConfigCompositionException):
         cfg_of("bogus_key=1")
     with pytest.raises(ConfigCompositionException):

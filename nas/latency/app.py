@@ -111,7 +111,7 @@ def run(cfg, out_dir: Optional[str | Path] = None) -> Dict[str, Any]:
     else:
         table = get_table(space, cfg.device.type, cfg.batch_size, cfg.dtype, threads, cfg.cache_dir, cfg.rebuild,
                           cfg.progress, calibrate=cfg.calibrate, min_run_time=cfg.min_run_time, passes=cfg.passes,
-                          seed=cfg.seed, reference=cfg.reference)
+                          seed=cfg.seed, reference=cfg.reference, context_mb=cfg.context_mb)
     seconds = time.perf_counter() - t0
     lo, hi = table.bounds(space, calibrated=False)
     print(f"{table!r}")

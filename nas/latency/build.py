@@ -21,9 +21,10 @@ from nas.latency.measure import Reference, Setting, make_reference, reference_ar
 from nas.latency.ops import build_use, op_key, use_stats
 from nas.latency.table import Entry, LatencyTable, load_table
 
-DEFAULT_CALIBRATE = 32  # architectures timed end to end to fit the calibration
-DEFAULT_MIN_RUN_TIME = 0.05  # seconds of timed runs per op and sweep
-DEFAULT_PASSES = 2
+DEFAULT_CALIBRATE = 24  # architectures timed end to end to fit the calibration
+DEFAULT_MIN_RUN_TIME = 0.03  # seconds of timed runs per op and sweep
+DEFAULT_PASSES = 3
+DEFAULT_CONTEXT_MB = 8.0  # ops run round-robin over copies holding this many MB of weights (in context)
 
 
 def space_info(space) -> dict:
@@ -42,7 +43,7 @@ def measure_entries(space, table: LatencyTable, s: Setting, passes: int = DEFAUL
     def make(use):
         torch.manual_seed(0)
         module, shapes = build_use(space, use)
-        return module, shapes, f"op '{op_key(use)}'"
+        return module, shapes, f"op '{op_key(use)}'", lambda: build_use(space, use)[0]
 
     timings = sweep(todo, make, s, passes, desc=f"ops of {space.name}", progress=progress, reference=reference)
     scale = reference.ms if reference is not None else None
@@ -57,13 +58,15 @@ def measure_entries(space, table: LatencyTable, s: Setting, passes: int = DEFAUL
 
 def build_table(space, device: str = "cpu", batch_size: int = 1, dtype: str = "float32",
                 threads: Optional[int] = None, *, min_run_time: float = DEFAULT_MIN_RUN_TIME,
-                passes: int = DEFAULT_PASSES, progress: bool = True, reference: bool = True) -> LatencyTable:
+                passes: int = DEFAULT_PASSES, progress: bool = True, reference: bool = True,
+                context_mb: float = DEFAULT_CONTEXT_MB) -> LatencyTable:
     """A fresh table of every op of ``space`` measured here (not calibrated, not saved).
 
     ``reference``: time every op in alternation with the space's reference network (drift-free
-    ratios; see ``nas.latency.measure``); the table records that network and its latency."""
+    ratios); ``context_mb``: time ops with their weights out of the core's caches, as inside a
+    network (0: hot); see ``nas.latency.measure``. The table records both."""
     fp = target_fingerprint(device, threads, dtype, batch_size, space.resolution)
-    s = Setting(device, dtype, batch_size, fp["threads"], min_run_time)
+    s = Setting(device, dtype, batch_size, fp["threads"], min_run_time, context_mb=context_mb)
     table = LatencyTable({**fp, "date": today()}, meta={"source": "measured", "space": space_info(space)})
     t0 = time.perf_counter()
     ref = make_reference(space, s) if reference else None
@@ -72,15 +75,17 @@ def build_table(space, device: str = "cpu", batch_size: int = 1, dtype: str = "f
         table.meta["reference"] = {"space": space.name, "arch": space.encode(reference_arch(space)),
                                    "ms": round(ref.measured_ms, 6), "blocks": len(ref.samples)}
     table.meta.update(ops_measured=n, ops_seconds=round(time.perf_counter() - t0, 2), min_run_time=min_run_time,
-                      passes=passes)
+                      passes=passes, context_mb=context_mb)
     return table
 
 
-def cache_path(space, fingerprint: dict, cache_dir: str | Path = "outputs/latency_tables") -> Path:
+def cache_path(space, fingerprint: dict, cache_dir: str | Path = "outputs/latency_tables",
+               protocol: Optional[dict] = None) -> Path:
     """``<cache_dir>/<space>-<variant>-r<res>-w<width>-<device>-b<batch>-<dtype>-t<threads>-<hash>.json``;
-    the hash covers the whole fingerprint (CPU/GPU name, torch version) but the date."""
+    the hash covers the whole fingerprint (CPU/GPU name, torch version) but the date, and the
+    measuring ``protocol`` (reference, context)."""
     fp = {k: v for k, v in fingerprint.items() if k != "date"}
-    digest = hashlib.sha1(json.dumps(fp, sort_keys=True).encode()).hexdigest()[:10]
+    digest = hashlib.sha1(json.dumps([fp, protocol or {}], sort_keys=True).encode()).hexdigest()[:10]
     name = (f"{space.name}-{space.variant}-r{space.resolution}-w{space.width_mult:g}-{fp['device']}"
             f"-b{fp['batch_size']}-{fp['dtype']}-t{fp['threads']}-{digest}.json")
     return Path(cache_dir) / name
@@ -90,20 +95,20 @@ def get_table(space, device: str = "cpu", batch_size: int = 1, dtype: str = "flo
               threads: Optional[int] = None, cache_dir: str | Path = "outputs/latency_tables",
               rebuild: bool = False, progress: bool = True, *, calibrate: int = DEFAULT_CALIBRATE,
               min_run_time: float = DEFAULT_MIN_RUN_TIME, passes: int = DEFAULT_PASSES,
-              seed: int = 0, reference: bool = True) -> LatencyTable:
+              seed: int = 0, reference: bool = True, context_mb: float = DEFAULT_CONTEXT_MB) -> LatencyTable:
     """The table of ``space`` for this device and settings: the cached one when its fingerprint matches
     (ops it lacks are measured and added), else measured now; calibrated on ``calibrate`` random
     architectures timed end to end (0: no calibration); saved atomically; returned.
 
-    ``threads=None`` pins torch's current thread count. ``reference``: time against the space's
-    reference network (see :func:`build_table`). A corrupt cached file is an error (delete it or pass
+    ``threads=None`` pins torch's current thread count. ``reference``, ``context_mb``: how ops are
+    timed (see :func:`build_table`). A corrupt cached file is an error (delete it or pass
     ``rebuild=True``).
     """
     from nas.latency.calibrate import calibrate_table
 
     fp = target_fingerprint(device, threads, dtype, batch_size, space.resolution)
-    path = cache_path(space, fp, cache_dir)
-    s = Setting(device, dtype, batch_size, fp["threads"], min_run_time)
+    path = cache_path(space, fp, cache_dir, {"reference": reference, "context_mb": context_mb})
+    s = Setting(device, dtype, batch_size, fp["threads"], min_run_time, context_mb=context_mb)
     table: Optional[LatencyTable] = None
     changed = False
     if path.is_file() and not rebuild:
@@ -121,7 +126,7 @@ def get_table(space, device: str = "cpu", batch_size: int = 1, dtype: str = "flo
             changed = True
     if table is None:
         table = build_table(space, device, batch_size, dtype, fp["threads"], min_run_time=min_run_time,
-                            passes=passes, progress=progress, reference=reference)
+                            passes=passes, progress=progress, reference=reference, context_mb=context_mb)
         changed = True
     if calibrate and table.calibration is None:
         t0 = time.perf_counter()

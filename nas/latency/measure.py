@@ -7,12 +7,20 @@ thread count pinned (CUDA synchronized by the Timer).
   ``min_run_time``; the figure is the median.
 - Against a reference (``reference=``): blocks of runs of the item alternate with equally long
   blocks of a fixed reference network, until the item has run ``min_run_time``; the figure is the
-  median ratio item/reference of adjacent blocks times the reference's latency. On a shared or
+  median ratio of an item block to the mean of the reference blocks on either side, times the
+  reference's latency. On a shared or
   virtual machine the speed drifts by 10-30% over seconds to minutes (frequency, other tenants): the
   ratio cancels the drift, so entries timed a minute apart, and networks timed an hour later, are on
   one scale. (Blocks use ``timeit.Timer``, which ``torch.utils.benchmark.Timer`` wraps, with a clock
   that synchronizes CUDA: ``Timer.timeit`` adds two warm-up runs per call, which would triple the
   cost of alternating single runs of whole networks.)
+
+Ops in context (``Setting.context_mb``): timed alone and called again and again, an op finds its
+weights hot in L1/L2; inside a network, the other ops' weights (MBs) have pushed them out, so every
+call loads them from L3 or memory. Timing the op round-robin over enough copies of it (distinct
+weights, the same input) to hold ``context_mb`` MB of weights reproduces that: on this CPU the plain
+op sum misses whole-network latency by ~24%, the sum of ops timed in context by ~8% (and ranks
+architectures better).
 
 ``passes`` > 1 times every item again in a later sweep, so a burst of load spoils one sweep of an
 item, not all; an item's figure is the median over its sweeps.
@@ -21,7 +29,10 @@ item, not all; an item's figure is the median over its sweeps.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import itertools
+import math
+import random
 import statistics
 import sys
 import time
@@ -39,7 +50,7 @@ from nas.latency.errors import LatencyTableError
 from nas.latency.fingerprint import check_device, check_dtype, resolve_threads
 
 BLOCK_SECONDS = 0.004  # shortest block of runs when alternating with a reference
-MAX_COPIES = 64
+MAX_COPIES = 32
 
 
 @dataclass
@@ -61,7 +72,7 @@ class Setting:
     threads: Optional[int] = 1  # None: torch's current count
     min_run_time: float = 0.05
     warmup: int = 2
-    rotate_bytes: int = 0  # >0: time ops round-robin over copies holding this many bytes of weights
+    context_mb: float = 0.0  # >0: run round-robin over copies holding this many MB of weights (see module doc)
 
     def __post_init__(self):
         check_device(self.device)
@@ -101,12 +112,20 @@ class _Cycle:
         return self.next()(*inputs)
 
 
-def _rotated(module: nn.Module, rotate_bytes: int) -> nn.Module:
+def _in_context(module: nn.Module, context_mb: float, factory: Optional[Callable[[], nn.Module]] = None,
+                s: Optional[Setting] = None) -> nn.Module:
+    """``module`` or a round-robin over copies of it (distinct weights) holding ``context_mb`` MB;
+    copies come from ``factory`` (moved to ``s``'s device and dtype), else ``copy.deepcopy`` (slower)."""
     size = sum(p.numel() * p.element_size() for p in module.parameters())
-    if rotate_bytes <= 0 or size == 0:
+    if context_mb <= 0 or size == 0:
         return module
-    k = int(min(MAX_COPIES, max(1, -(-rotate_bytes // size))))
-    return _Cycle([module] + [copy.deepcopy(module) for _ in range(k - 1)])
+    k = int(min(MAX_COPIES, max(1, math.ceil(context_mb * 2**20 / size))))
+    if k == 1:
+        return module
+    if factory is None:
+        return _Cycle([module] + [copy.deepcopy(module) for _ in range(k - 1)])
+    to = dict(device=s.device, dtype=check_dtype(s.dtype)) if s is not None else {}
+    return _Cycle([module] + [factory().to(**to).eval() for _ in range(k - 1)])
 
 
 class _Blocks:
@@ -170,28 +189,35 @@ def _iqr(values: Sequence[float]) -> float:
 
 
 def time_module(module: nn.Module, shapes: Sequence[Tuple[int, ...]], s: Setting, what: str = "module",
-                reference: Optional[Reference] = None) -> Timing:
+                reference: Optional[Reference] = None, factory: Optional[Callable[[], nn.Module]] = None) -> Timing:
     """Latency of ``module(*inputs)`` with random inputs of the given per-sample ``shapes`` (moved to
     the setting's device and dtype; its train/eval mode is restored). With a ``reference``, the
-    returned ``ratio`` is drift-free and ``median_ms`` is ``ratio * reference.ms``."""
+    returned ``ratio`` is drift-free and ``median_ms`` is ``ratio * reference.ms``. ``factory``
+    builds the copies ``s.context_mb`` asks for (default: deep copies)."""
     training = module.training
     try:
         with pinned_threads(s.threads), torch.inference_mode():
             module, inputs = _prepare(module, shapes, s)
+            runner = _in_context(module, s.context_mb, factory, s)
+            if runner is not module:
+                for _ in range(s.warmup):
+                    runner(*inputs)
             if reference is None:
-                timer = benchmark.Timer(stmt="module(*inputs)", globals={"module": module, "inputs": inputs},
+                timer = benchmark.Timer(stmt="module(*inputs)", globals={"module": runner, "inputs": inputs},
                                         num_threads=s.threads)
                 m = timer.blocked_autorange(min_run_time=s.min_run_time)
                 return Timing(m.median * 1e3, m.iqr * 1e3, len(m.times) * m.number_per_run)
-            blocks = _Blocks(_rotated(module, s.rotate_bytes), inputs, s.device)
+            blocks = _Blocks(runner, inputs, s.device)
             number = blocks.runs_for(reference.block_seconds)
             ratios, times, spent = [], [], 0.0
+            before = reference.block()
             while len(ratios) < 3 or spent < s.min_run_time:
-                r = reference.block()
                 t = blocks(number)
-                ratios.append(t / r)
+                after = reference.block()
+                ratios.append(2 * t / (before + after))  # reference blocks on both sides: linear drift cancels
                 times.append(t)
                 spent += t * number
+                before = after
             ratio = statistics.median(ratios)
             return Timing(ratio * reference.ms, _iqr(ratios) * reference.ms, len(times) * number, ratio, _iqr(ratios))
     except RuntimeError as err:
@@ -200,21 +226,24 @@ def time_module(module: nn.Module, shapes: Sequence[Tuple[int, ...]], s: Setting
         module.train(training)
 
 
-def sweep(items: Sequence, make: Callable[[object], Tuple[nn.Module, Sequence[Tuple[int, ...]], str]], s: Setting,
-          passes: int = 1, desc: str = "timing", progress: bool = True,
-          reference: Optional[Reference] = None) -> List[Timing]:
-    """Time every item (``make(item) -> (module, input shapes, name)``) ``passes`` times, sweep after
-    sweep (modules are rebuilt each sweep: memory); per item, the median over its sweeps."""
+def sweep(items: Sequence, make: Callable[[object], tuple], s: Setting, passes: int = 1, desc: str = "timing",
+          progress: bool = True, reference: Optional[Reference] = None) -> List[Timing]:
+    """Time every item (``make(item) -> (module, input shapes, name[, factory of copies])``) ``passes``
+    times, sweep after sweep (modules are rebuilt each sweep: memory); per item, the median over its
+    sweeps."""
     if passes < 1:
         raise LatencyTableError(f"passes: expected a positive integer, got {passes!r}")
     found: List[List[Timing]] = [[] for _ in items]
     bar = tqdm(total=len(items) * passes, desc=desc, unit="item", file=sys.stderr, disable=not progress or None,
                leave=False)
     try:
-        for _ in range(passes):
-            for i, item in enumerate(items):
-                module, shapes, name = make(item)
-                found[i].append(time_module(module, shapes, s, name, reference))
+        for p in range(passes):
+            order = list(range(len(items)))
+            if p:  # later sweeps in another order: a slow spell of the machine hits other neighbours
+                random.Random(p).shuffle(order)
+            for i in order:
+                module, shapes, name, *factory = make(items[i])
+                found[i].append(time_module(module, shapes, s, name, reference, *factory))
                 bar.update()
     finally:
         bar.close()
@@ -231,8 +260,6 @@ def _median_timing(ts: Sequence[Timing]) -> Timing:
 
 def reference_arch(space):
     """The space's reference network: one fixed random architecture."""
-    import random
-
     return space.sample(random.Random("latency-reference"))
 
 
@@ -268,7 +295,7 @@ def time_archs(space, archs: Sequence, s: Setting, passes: int = 2, progress: bo
         torch.manual_seed(0)
         return space.build(arch), [(3, res, res)], f"the network of {arch.choices}"
 
-    timings = sweep(list(archs), make, s, passes, desc, progress, reference)
+    timings = sweep(list(archs), make, dataclasses.replace(s, context_mb=0.0), passes, desc, progress, reference)
     if reference is not None:
         return [t.ratio * reference.ms for t in timings]
     return [t.median_ms for t in timings]

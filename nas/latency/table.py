@@ -3,8 +3,8 @@ that device, and an optional calibration fitted on whole networks measured there
 
 Prediction is additive, as in FBNet (Wu et al. 2019, Eq. 6) and MNASNet's LUT use: an architecture's
 latency is the sum of its ops' entries (stem, body, head) plus ``const_ms``. The calibration keeps it
-additive: each op costs ``coef . features(op)`` (its raw latency, one per-op overhead, its weights and
-boundary activations in millions: memory traffic the op misses when timed alone) plus one intercept,
+additive: each op costs ``coef . features(op)`` (its latency, one per-op overhead, its weights and
+boundary activations in millions: memory traffic) plus one intercept,
 so ``cost_vectors`` stays exact and FBNet's expected latency stays linear in the op probabilities.
 
 The JSON format is documented in ``docs/latency_tables.md``.
