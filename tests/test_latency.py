@@ -15,7 +15,7 @@ from nas.latency import (LatencyTableError, build_table, cache_path, fit_calibra
 from nas.latency.calibrate import sample_archs
 from nas.latency.measure import Setting, make_reference, time_archs, time_module
 from nas.latency.ops import arch_uses, build_use, space_uses
-from nas.latency.validate import validate_table, write_report
+from nas.latency.validate import measure_archs, validate_table, write_report
 from nas.space import load_space
 from nas.space.factorized import Residual, adds_shortcut
 from test_latency_fixtures import synthetic_table, tiny_space
@@ -276,6 +276,8 @@ def test_validate_reports_and_plots(tmp_path):
     assert v.reference_ms == table.meta["reference"]["ms"] and v.reference_now_ms > 0
     cal_archs = {tuple(a) for a in table.calibration.archs}
     assert not cal_archs & {tuple(a) for a in v.archs}
+    ms, ref = measure_archs(table, space, [space.sample(7)], passes=1, min_run_time=0.001)
+    assert len(ms) == 1 and ms[0] > 0 and ref.ms == table.meta["reference"]["ms"]
     files = write_report(v, tmp_path / "report")
     assert os.path.getsize(files["png"]) > 1000
     assert any(f.startswith("events.out.tfevents") for f in os.listdir(files["tensorboard"]))

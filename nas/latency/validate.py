@@ -9,7 +9,7 @@ import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence
 
 import matplotlib
 
@@ -55,27 +55,35 @@ class Validation:
         return "\n".join(lines)
 
 
-def validate_table(table: LatencyTable, space, n: int = 100, seed: int = 0, *, allow_mismatch: bool = False,
-                   passes: int = 2, min_run_time: float = NET_MIN_RUN_TIME, progress: bool = True) -> Validation:
-    """Time ``n`` random archs of ``space`` (none used by the calibration) with the table's settings and
-    against its reference network, if it has one."""
+def measure_archs(table: LatencyTable, space, archs: Sequence, *, allow_mismatch: bool = False, passes: int = 3,
+                  min_run_time: float = NET_MIN_RUN_TIME, progress: bool = False):
+    """Time architectures whole the way the table's entries were timed (its device, dtype, batch size
+    and threads; against its reference network if it has one, so the figures are on the table's
+    scale whatever the machine's speed now). Returns ``(latencies in ms, reference or None)``."""
     fp = table.fingerprint
     here = target_fingerprint(fp["device"] or "cpu", fp["threads"], fp["dtype"] or "float32", fp["batch_size"] or 1,
                               space.resolution)
     table.check_fingerprint(here, allow_mismatch)
+    s = Setting(here["device"], here["dtype"], here["batch_size"], here["threads"], min_run_time)
+    ref = table_reference(table, space, s)
+    return time_archs(space, archs, s, passes, progress, desc="networks", reference=ref), ref
+
+
+def validate_table(table: LatencyTable, space, n: int = 100, seed: int = 0, *, allow_mismatch: bool = False,
+                   passes: int = 3, min_run_time: float = NET_MIN_RUN_TIME, progress: bool = True) -> Validation:
+    """Time ``n`` random archs of ``space`` (none used by the calibration) with :func:`measure_archs`."""
     exclude = []
     if table.calibration and table.calibration.space == space.name:
         exclude = [space.decode(a) for a in table.calibration.archs]
     archs = sample_archs(space, n, "validate", seed, exclude)
     t0 = time.perf_counter()
-    s = Setting(here["device"], here["dtype"], here["batch_size"], here["threads"], min_run_time)
-    ref = table_reference(table, space, s)
-    measured = time_archs(space, archs, s, passes, progress, desc="validation networks", reference=ref)
+    measured, ref = measure_archs(table, space, archs, allow_mismatch=allow_mismatch, passes=passes,
+                                  min_run_time=min_run_time, progress=progress)
     seconds = time.perf_counter() - t0
     raw = table.predict_many(space, archs, calibrated=False)
     cal = table.predict_many(space, archs, calibrated=True) if table.calibration else None
-    return Validation(space.name, seed, dict(fp), [space.encode(a) for a in archs], list(measured), raw.tolist(),
-                      None if cal is None else cal.tolist(), accuracy(raw, measured),
+    return Validation(space.name, seed, dict(table.fingerprint), [space.encode(a) for a in archs], list(measured),
+                      raw.tolist(), None if cal is None else cal.tolist(), accuracy(raw, measured),
                       None if cal is None else accuracy(cal, measured), seconds,
                       None if ref is None else ref.ms, None if ref is None else ref.measured_ms)
 
