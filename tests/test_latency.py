@@ -238,7 +238,7 @@ def test_get_table_caches_reuses_and_completes(tmp_path, monkeypatch):
     space = tiny_space(tmp_path)
     cache = tmp_path / "cache"
     table = get_table(space, threads=1, cache_dir=cache, calibrate=4, **FAST)
-    protocol = {"reference": True, "context_mb": 8.0}
+    protocol = {"reference": True, "context_mb": 16.0}
     assert table.path == cache_path(space, table.fingerprint, cache, protocol) and table.calibration.n_archs == 4
     assert cache_path(space, table.fingerprint, cache, dict(protocol, context_mb=0.0)) != table.path
     stamp = table.path.stat().st_mtime_ns

@@ -11,7 +11,7 @@ import hashlib
 import json
 import time
 from pathlib import Path
-from typing import Optional
+from typing import Dict, List, Optional
 
 import torch
 
@@ -22,9 +22,10 @@ from nas.latency.ops import build_use, op_key, use_stats
 from nas.latency.table import Entry, LatencyTable, load_table
 
 DEFAULT_CALIBRATE = 24  # architectures timed end to end to fit the calibration
-DEFAULT_MIN_RUN_TIME = 0.03  # seconds of timed runs per op and sweep
+DEFAULT_MIN_RUN_TIME = 0.02  # seconds of timed runs per op and sweep
 DEFAULT_PASSES = 3
-DEFAULT_CONTEXT_MB = 8.0  # ops run round-robin over copies holding this many MB of weights (in context)
+DEFAULT_CONTEXT_MB = 16.0  # ops run round-robin over copies holding this many MB of weights (in context)
+KEEP_COPIES_MB = 1024  # copies kept between sweeps
 
 
 def space_info(space) -> dict:
@@ -40,10 +41,29 @@ def measure_entries(space, table: LatencyTable, s: Setting, passes: int = DEFAUL
     if not todo:
         return 0
 
+    pools: Dict[str, List[torch.nn.Module]] = {}
+    budget = [KEEP_COPIES_MB * 2**20]
+
     def make(use):
+        """The op, and a factory of its copies for timing in context; copies are kept for the next
+        sweeps while they fit in ``KEEP_COPIES_MB`` (building them is most of a sweep's overhead)."""
         torch.manual_seed(0)
         module, shapes = build_use(space, use)
-        return module, shapes, f"op '{op_key(use)}'", lambda: build_use(space, use)[0]
+        pool = pools.setdefault(op_key(use), [])
+        served = [0]
+
+        def factory():
+            i, served[0] = served[0], served[0] + 1
+            if i < len(pool):
+                return pool[i]
+            copy = build_use(space, use)[0]
+            size = sum(p.numel() * p.element_size() for p in copy.parameters())
+            if size <= budget[0]:
+                budget[0] -= size
+                pool.append(copy)
+            return copy
+
+        return module, shapes, f"op '{op_key(use)}'", factory
 
     timings = sweep(todo, make, s, passes, desc=f"ops of {space.name}", progress=progress, reference=reference)
     scale = reference.ms if reference is not None else None

@@ -21,10 +21,10 @@ class LatencyConf:
     dtype: str = "float32"  # float32 | float16 | bfloat16
     cache_dir: str = "outputs/latency_tables"
     rebuild: bool = False  # measure again even if a matching cached table exists
-    min_run_time: float = 0.03  # seconds of timed runs per op and sweep
+    min_run_time: float = 0.02  # seconds of timed runs per op and sweep
     passes: int = 3  # sweeps over all ops (and networks); an item's figure is the median over its sweeps
     reference: bool = True  # time everything in alternation with a fixed reference network (cancels drift)
-    context_mb: float = 8.0  # time ops round-robin over copies holding this many MB of weights (0: hot caches)
+    context_mb: float = 16.0  # time ops round-robin over copies holding this many MB of weights (0: hot caches)
     calibrate: int = 24  # random archs timed end to end to fit the calibration (0: none)
     validate: int = 0  # N: time N more random archs end to end and report the table's accuracy
     net_min_run_time: float = 0.2  # seconds of timed runs per network and sweep (validation)

@@ -50,7 +50,7 @@ from nas.latency.errors import LatencyTableError
 from nas.latency.fingerprint import check_device, check_dtype, resolve_threads
 
 BLOCK_SECONDS = 0.004  # shortest block of runs when alternating with a reference
-MAX_COPIES = 32
+MAX_COPIES = 64
 
 
 @dataclass
