@@ -28,8 +28,9 @@ from nas.space import SpaceError, load_space
 from nas.space.layerwise import LayerwiseSpace
 from nas.strategies import STRATEGIES, StrategyError
 from nas.strategies.fbnet import FBNetOptions, FBNetSearch, LatencyModel, SearchError
+from nas.training import NonFiniteLoss
 
-USER_ERRORS = (DataError, SpaceError, LatencyTableError, SearchError, StrategyError)
+USER_ERRORS = (DataError, SpaceError, LatencyTableError, SearchError, StrategyError, NonFiniteLoss)
 CHECKPOINT = "checkpoint.pt"
 
 
