@@ -1,7 +1,7 @@
 """Structured-config schemas shared by the Hydra apps (``nas.search``, ``nas.latency``, ...).
 
 Each schema is a dataclass registered in Hydra's ConfigStore, so a misspelled or ill-typed key is an
-error; YAML files under ``conf/`` hold only values. Groups shared by the apps: ``space`` and ``device``.
+error; YAML files under ``conf/`` hold only values. Groups shared by the apps: ``space``, ``data`` and ``device``.
 """
 
 from __future__ import annotations
@@ -23,6 +23,20 @@ class SpaceConf:
 
 
 @dataclass
+class DataConf:
+    name: str = "digits"  # digits | cifar10 | cifar100 | imagefolder
+    root: Optional[str] = None  # the dataset directory (all but digits)
+    download: bool = False  # fetch the official archive (CIFAR) when root has no copy; MD5 checked
+    url: Optional[str] = None  # override the download URL (a mirror)
+    md5: Optional[str] = None  # override the expected MD5
+    arch_fraction: float = 0.2  # share of the training set for architecture steps (FBNet: 20%)
+    val_fraction: float = 0.2  # held out for validation where the dataset has no test split
+    limit_train: Optional[int] = None  # a seeded subset of the training set (proxy searches)
+    limit_val: Optional[int] = None
+    augment: Optional[bool] = None  # None: the dataset's default (crop + flip for CIFAR / image folders)
+
+
+@dataclass
 class DeviceConf:
     """Where a job runs and what it measures latency on."""
 
@@ -32,4 +46,5 @@ class DeviceConf:
 
 def register_shared(cs: ConfigStore) -> None:
     cs.store(group="space", name="schema", node=SpaceConf)
+    cs.store(group="data", name="schema", node=DataConf)
     cs.store(group="device", name="schema", node=DeviceConf)

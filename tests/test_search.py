@@ -15,7 +15,7 @@ from nas.blocks import BLOCKS
 from nas.latency.ops import build_use, op_key, space_uses, use_stats
 from nas.latency.table import Entry, LatencyTable
 from nas.search.config import register_configs
-from nas.search.run import run_search
+from nas.search.run import format_summary, run_search
 from nas.space import Arch, load_space
 from nas.strategies.fbnet import FBNetSearch, SearchError
 
@@ -106,6 +106,30 @@ def test_tiny_search_end_to_end(tmp_path, toy):
     assert len(summary["history"]) == 3 and "a_lat_ms" in summary["history"][-1]
 
 
+def test_found_archs_are_timed_the_way_the_table_was(tmp_path, toy, monkeypatch):
+    """latency.measure times the final arch and the samples with the table's settings (threads, scale)."""
+    import nas.latency.validate as validate
+
+    space_path, table = toy
+    seen = {}
+    real = validate.time_archs
+
+    def spy(space, archs, s, *args, **kwargs):
+        seen.update(threads=s.threads, batch=s.batch_size, n=len(archs))
+        return real(space, archs, s, *args, **kwargs)
+
+    monkeypatch.setattr(validate, "time_archs", spy)
+    cfg = tiny_cfg(tmp_path, space_path, table, "latency.measure=true", "method.epochs=1", "method.warmup_epochs=0")
+    summary = run_search(cfg, tmp_path / "unused")  # the toy table is from another CPU: not timed, said so
+    assert "measure_note" in summary and "device_name" in summary["measure_note"] and not seen
+    assert "measured_ms" not in summary["final"] and "found archs not timed" in format_summary(summary)
+    summary = run_search(tiny_cfg(tmp_path, space_path, table, "latency.measure=true", "latency.allow_mismatch=true",
+                                  "method.epochs=1", "method.warmup_epochs=0", f"out_dir={tmp_path / 'run2'}"),
+                         tmp_path / "unused")
+    assert seen == {"threads": 1, "batch": 1, "n": 1 + len(summary["samples"])}
+    assert summary["final"]["measured_ms"] > 0 and all(s["measured_ms"] > 0 for s in summary["samples"])
+
+
 def test_resume_ends_with_the_same_architecture(tmp_path, toy, monkeypatch):
     space_path, table = toy
     full = run_search(tiny_cfg(tmp_path / "a", space_path, table), tmp_path)
@@ -139,6 +163,22 @@ def test_theta_moves_toward_the_cheaper_op(tmp_path, toy):
             probs = theta.softmax(0)
             assert probs[names.index("skip")] > 0.5, (key, probs)
     assert summary["history"][-1]["expected_latency_ms"] < summary["history"][0]["expected_latency_ms"]
+
+
+def test_found_arch_meets_the_target_not_just_argmax(tmp_path, toy):
+    """With a target, the found arch is the most probable one whose table latency is within 5% below it;
+    argmax per layer ignores how the layers add up (here theta stays uniform: argmax is all k3, 6.2 ms)."""
+    space_path, table = toy
+    target = ["latency.target_ms=4.3", "method.theta_lr=0.0", "method.epochs=2"]
+    s = run_search(tiny_cfg(tmp_path, space_path, table, *target), tmp_path)
+    assert s["derive"] == "target" and 0.95 * 4.3 <= s["final"]["predicted_ms"] <= 4.3  # two k3 + one skip: 4.25
+    assert sorted(Arch.load(s["arch_file"]).choices.values()) == ["k3", "k3", "skip"]
+    s = run_search(tiny_cfg(tmp_path, space_path, table, *target, "method.derive=argmax"), tmp_path)
+    assert s["derive"] == "argmax" and s["final"]["predicted_ms"] == pytest.approx(6.2)
+    with pytest.raises(SearchError, match="needs a latency target"):
+        run_search(tiny_cfg(tmp_path, space_path, table, "method.derive=target", "method.epochs=1"), tmp_path)
+    with pytest.raises(SearchError, match="expected auto, argmax or target"):
+        run_search(tiny_cfg(tmp_path, space_path, table, "method.derive=best", "method.epochs=1"), tmp_path)
 
 
 class Noise(nn.Module):

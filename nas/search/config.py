@@ -8,22 +8,8 @@ from typing import Any, Dict, Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
-from nas.config import DeviceConf, SpaceConf, register_shared
+from nas.config import DataConf, DeviceConf, SpaceConf, register_shared
 from nas.strategies.fbnet import FBNetOptions
-
-
-@dataclass
-class DataConf:
-    name: str = "digits"  # digits | cifar10 | cifar100 | imagefolder
-    root: Optional[str] = None  # the dataset directory (all but digits)
-    download: bool = False  # fetch the official archive (CIFAR) when root has no copy; MD5 checked
-    url: Optional[str] = None  # override the download URL (a mirror)
-    md5: Optional[str] = None  # override the expected MD5
-    arch_fraction: float = 0.2  # share of the training set for architecture steps (FBNet: 20%)
-    val_fraction: float = 0.2  # held out for validation where the dataset has no test split
-    limit_train: Optional[int] = None  # a seeded subset of the training set (proxy searches)
-    limit_val: Optional[int] = None
-    augment: Optional[bool] = None  # None: the dataset's default (crop + flip for CIFAR / image folders)
 
 
 @dataclass
@@ -98,7 +84,6 @@ def register_configs() -> None:
     cs = ConfigStore.instance()
     register_shared(cs)
     cs.store(name="search_schema", node=SearchConf)
-    cs.store(group="data", name="schema", node=DataConf)
     cs.store(group="latency", name="schema", node=LatencyConf)
     cs.store(group="evaluator", name="schema", node=EvaluatorConf)
     for name, schema in METHOD_SCHEMAS.items():

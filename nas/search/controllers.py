@@ -12,11 +12,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Dict
 
-import torch
 from omegaconf import DictConfig, OmegaConf
 
 from nas.evaluators import EVALUATORS
 from nas.latency.measure import Setting, time_module
+from nas.latency.validate import measure_archs
 from nas.strategies import create_strategy, make_reward, pareto_front, run_search
 from nas.training import Recipe
 
@@ -101,7 +101,6 @@ def run_controller(cfg: DictConfig, out_dir: Path, space, data, table, device: s
                "resumed": result.resumed, "best": dict(best.result),
                "pareto": [{"arch_file": str(out_dir / "pareto" / f"arch_{k}.yaml"), **r.result}
                           for k, r in enumerate(front)]}
-    if lat.measure:
-        setting = Setting(device, lat.dtype, lat.batch_size, threads, 0.25)
-        summary["best"]["measured_ms"] = time_module(space.build(best.arch), [size[1:]], setting).median_ms
+    if lat.measure:  # on the table's scale (timed against its reference network), as nas.latency validates
+        summary["best"]["measured_ms"] = measure_archs(table, space, [best.arch], allow_mismatch=lat.allow_mismatch)[0][0]
     return summary

@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from nas.data import DATASETS, DataError, search_data
 from nas.latency import LatencyTableError, get_table, load_table
-from nas.latency.measure import Setting, time_module
+from nas.latency.validate import measure_archs
 from nas.profile import profile
 from nas.io import atomic_torch_save, atomic_write_text, write_json
 from nas.space import SpaceError, load_space
@@ -138,6 +138,7 @@ def run_fbnet(cfg: DictConfig, out_dir: Path, space, data, table, device: str, a
         raise SearchError(f"method=fbnet needs a layer-wise space (fbnet, seeds); space={space.name} is "
                           f"{type(space).__name__}: use a controller (method=mnasnet, evolution, optuna, random)")
     lat_model = latency_model(cfg, table, space)
+    before = 0.0  # epochs' seconds of the run this one resumes
     m = cfg.method
     opts = FBNetOptions(**{k: m[k] for k in FBNetOptions.__dataclass_fields__})
     search = FBNetSearch(space.supernet(), data, lat_model, opts, seed=cfg.seed, device=device, writer=writer,
@@ -148,38 +149,51 @@ def run_fbnet(cfg: DictConfig, out_dir: Path, space, data, table, device: str, a
             raise SearchError(f"resume={cfg.resume}: its checkpoint is of space {state.get('space')!r} with "
                               f"{state.get('epochs')} epochs, this run asks for {space.name!r} with {opts.epochs}")
         search.load_state_dict(state["search"])
+        before = float(state.get("seconds", 0.0))
+    t0 = time.perf_counter()
     bar = tqdm(range(search.epoch, opts.epochs), desc="search", unit="epoch", initial=search.epoch,
                total=opts.epochs, disable=None)
     for _ in bar:
         metrics = search.run_epoch()
         bar.set_postfix(val_acc=f"{metrics['val_acc']:.3f}", lat=f"{metrics['expected_latency_ms']:.2f}ms")
-        atomic_torch_save({"search": search.state_dict(), "space": space.name, "epochs": opts.epochs},
+        atomic_torch_save({"search": search.state_dict(), "space": space.name, "epochs": opts.epochs,
+                           "seconds": before + time.perf_counter() - t0},
                           out_dir / CHECKPOINT)
-    return finish(search, space, table, cfg, out_dir, device)
+    result = finish(search, space, table, cfg, out_dir, device)
+    if before > 0:
+        result["seconds_before_resume"] = round(before, 1)
+    return result
 
 
-def describe(arch, space, table, search, cfg, device: str) -> Dict[str, Any]:
+def describe(arch, space, table, search, cfg) -> Dict[str, Any]:
     child = space.build(arch)
-    size = (1, 3, space.resolution, space.resolution)
-    p = profile(child, size)
-    out = {"predicted_ms": table.predict(space, arch, calibrated=cfg.latency.calibrated),
-           "params_m": p.params / 1e6, "macs_m": p.macs / 1e6, "val_acc_shared_weights": search.evaluate(arch)}
-    if cfg.latency.measure:
-        setting = Setting(device, cfg.latency.dtype, cfg.latency.batch_size, table.fingerprint["threads"], 0.25)
-        out["measured_ms"] = time_module(child, [tuple(size[1:])], setting).median_ms
-    return out
+    p = profile(child, (1, 3, space.resolution, space.resolution))
+    return {"predicted_ms": table.predict(space, arch, calibrated=cfg.latency.calibrated),
+            "params_m": p.params / 1e6, "macs_m": p.macs / 1e6, "val_acc_shared_weights": search.evaluate(arch)}
 
 
 def finish(search: FBNetSearch, space, table, cfg: DictConfig, out_dir: Path, device: str) -> Dict[str, Any]:
-    final = search.net.derive()
+    final = search.derive()
     arch_path = final.save(out_dir / "arch.yaml")
     result = {"arch_file": str(arch_path), "space": space.name, "method": cfg.method.name,
-              "final": describe(final, space, table, search, cfg, device), "samples": []}
+              "derive": search.derive_rule(), "target_ms": cfg.latency.target_ms,
+              "final": describe(final, space, table, search, cfg), "samples": []}
     shutil.rmtree(out_dir / "samples", ignore_errors=True)
+    archs = [final]
     for k, (arch, logp) in enumerate(search.samples(cfg.method.samples, cfg.seed)):
         path = arch.save(out_dir / "samples" / f"sample_{k}.yaml")
-        result["samples"].append({"arch_file": str(path), "log_prob": logp,
-                                  **describe(arch, space, table, search, cfg, device)})
+        result["samples"].append({"arch_file": str(path), "log_prob": logp, **describe(arch, space, table, search, cfg)})
+        archs.append(arch)
+    if cfg.latency.measure:
+        # timed whole the way the table was built (its threads, against its reference network), so the
+        # figures are on the table's scale even when the machine is slower or faster than when it was built
+        try:
+            measured, _ = measure_archs(table, space, archs, allow_mismatch=cfg.latency.allow_mismatch)
+        except LatencyTableError as err:  # a table measured elsewhere: its scale cannot be timed here
+            result["measure_note"] = f"found archs not timed: {err}"
+        else:
+            for entry, ms in zip([result["final"], *result["samples"]], measured):
+                entry["measured_ms"] = ms
     result["history"] = search.history
     return result
 
@@ -196,12 +210,17 @@ def format_summary(s: Dict[str, Any]) -> str:
             f"  {s['evaluations']} evaluations in {s.get('seconds', 0):.0f} s; every arch: "
             f"{Path(s['arch_file']).parent / 'archs.jsonl'}"])
     f = s["final"]
-    lines = [f"found architecture: {s['arch_file']}",
-             f"  predicted latency {f['predicted_ms']:.2f} ms" + (f", measured {f['measured_ms']:.2f} ms"
+    target = f" (target {s['target_ms']:.2f} ms)" if s.get("target_ms") else ""
+    rule = {"target": "the most probable arch within 5% below the target", "argmax": "argmax of theta"}
+    lines = [f"found architecture ({rule[s.get('derive', 'argmax')]}): {s['arch_file']}",
+             f"  predicted latency {f['predicted_ms']:.2f} ms{target}" + (f", measured {f['measured_ms']:.2f} ms"
                                                                  if "measured_ms" in f else ""),
              f"  {f['params_m']:.2f}M params, {f['macs_m']:.1f}M MACs, val acc (shared weights) "
              f"{f['val_acc_shared_weights']:.3f}",
+             *([f"  {s['measure_note']}"] if "measure_note" in s else []),
              f"  {len(s['samples'])} samples from the final distribution in {Path(s['arch_file']).parent / 'samples'}",
-             f"  search took {s.get('seconds', 0):.0f} s; TensorBoard: tensorboard --logdir "
+             f"  search took {s.get('seconds', 0):.0f} s" + (f" (after {s['seconds_before_resume']:.0f} s of epochs "
+                                                             f"before the resume)" if "seconds_before_resume" in s
+                                                             else "") + "; TensorBoard: tensorboard --logdir "
              f"{Path(s['arch_file']).parent / 'tb'}"]
     return "\n".join(lines)

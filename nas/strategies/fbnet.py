@@ -9,7 +9,9 @@ The Gumbel-softmax temperature starts at ``tau0`` and decays by ``tau_decay`` pe
 
 with ``LAT`` the expected latency under the current Gumbel-softmax weights from the lookup table
 (``const + sum_l <weights_l, costs_l>``, differentiable in theta). Hard single-path sampling (only the
-sampled op runs) by default; soft mixing as in the paper as an option.
+sampled op runs) by default; soft mixing as in the paper as an option. The found arch is theta's
+argmax per layer, or with a latency target the most probable arch under theta whose table latency is
+within 5% below the target (``FBNetOptions.derive``).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import random
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Tuple
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from tqdm import tqdm
@@ -50,6 +53,9 @@ class FBNetOptions:
     beta: float = 0.6
     samples: int = 6
     max_steps_per_epoch: Optional[int] = None  # cap for smoke runs
+    # the found arch: argmax of theta per layer, or ("target") the most probable arch under theta whose
+    # table latency is within 5% below the target; auto: target when a latency target is set, else argmax
+    derive: str = "auto"
 
 
 @dataclass
@@ -97,6 +103,7 @@ class FBNetSearch:
         self.w_loader = BatchLoader(data.weight, opts.batch_size, augment=augment, seed=seed, drop_last=True)
         self.a_loader = BatchLoader(data.arch, opts.batch_size, augment=augment, seed=seed + 1, drop_last=True)
         self.v_loader = BatchLoader(data.val, 256, shuffle=False)
+        self.derive_rule()  # a bad method.derive fails before any training
         self.epoch = 0
         self.bn_batches = 4
         self.history: List[Dict[str, float]] = []
@@ -173,7 +180,7 @@ class FBNetSearch:
                 a_seen += len(y)
             metrics.update(a_loss=a_loss / max(1, a_seen), a_ce=a_ce / max(1, a_seen), a_lat_ms=a_lat / max(1, a_seen))
         metrics["expected_latency_ms"] = self.latency.of_probs(self.net)
-        metrics["val_acc"] = self.evaluate(self.net.derive())
+        metrics["val_acc"] = self.evaluate(self.derive())
         self.epoch += 1
         self.history.append(metrics)
         self._log(metrics)
@@ -199,6 +206,57 @@ class FBNetSearch:
         return correct / max(1, seen)
 
     # --- results ----------------------------------------------------------------------------------
+    def derive_rule(self) -> str:
+        rule = self.opts.derive
+        if rule not in ("auto", "argmax", "target"):
+            raise SearchError(f"method.derive={rule}: expected auto, argmax or target")
+        if rule == "target" and not self.latency.target_ms:
+            raise SearchError("method.derive=target needs a latency target (latency.target_ms)")
+        return "target" if rule == "auto" and self.latency.target_ms else ("argmax" if rule == "auto" else rule)
+
+    def derive(self) -> Arch:
+        """The found architecture (see ``FBNetOptions.derive``). Argmax per layer ignores how the layers'
+        choices add up: after a short search whose theta moved little it can land far from the target
+        (e.g. every layer's cheapest op). ``target``: the most probable arch under theta whose table
+        latency lies in [0.95, 1.0] x target (else the most probable one below it), exactly, by dynamic
+        programming over latency bins of target / 2000 (a multiple-choice knapsack)."""
+        if self.derive_rule() == "argmax":
+            return self.net.derive()
+        target = float(self.latency.target_ms)
+        width = target / 2000
+        ops = self.net.mixed_ops()
+        labels = list(ops)
+        n_bins = int(round(target / width)) + 1
+        best = np.full(n_bins, -np.inf)
+        start = int(round(self.latency.const_ms / width))
+        if start < n_bins:
+            best[start] = 0.0
+        back = []
+        for label in labels:
+            logp = ops[label].probs().detach().double().log().cpu().numpy()
+            cost = np.rint(self.latency.costs[label].double().cpu().numpy() / width).astype(int)
+            new, pick = np.full(n_bins, -np.inf), np.full(n_bins, -1)
+            for c, (lp, cb) in enumerate(zip(logp, cost)):
+                if cb >= n_bins:
+                    continue
+                cand = np.full(n_bins, -np.inf)
+                cand[cb:] = best[: n_bins - cb] + lp
+                better = cand > new
+                new[better], pick[better] = cand[better], c
+            best = new
+            back.append((pick, cost))
+        lo = int(np.ceil(0.95 * target / width))
+        window = best[lo:]
+        b = lo + int(window.argmax()) if np.isfinite(window).any() else int(best.argmax())
+        if not np.isfinite(best[b]):
+            return self.net.derive()  # nothing below the target (latency_model checks it cannot happen)
+        choices = {}
+        for label, (pick, cost) in zip(reversed(labels), reversed(back)):
+            c = int(pick[b])
+            choices[label] = ops[label].names[c]
+            b -= int(cost[c])
+        return self.net.space.make_arch(choices)
+
     def entropies(self) -> Dict[str, float]:
         return {l: float(-(p * p.clamp_min(1e-12).log()).sum()) for l, p in self.net.probabilities().items()}
 

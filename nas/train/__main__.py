@@ -1,0 +1,32 @@
+"""``python -m nas.train``: a thin Hydra wrapper over :func:`nas.train.run.run_train`."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig
+
+from nas.train.config import register_configs
+
+register_configs()
+CONF_DIR = str(Path(__file__).resolve().parents[2] / "conf")
+
+
+@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="train")
+def main(cfg: DictConfig) -> None:
+    from nas.train.run import USER_ERRORS, format_summary, run_dir, run_train
+
+    out_dir = run_dir(cfg, Path(HydraConfig.get().runtime.output_dir))
+    try:
+        result = run_train(cfg, out_dir)
+    except USER_ERRORS as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
+    print(format_summary(result, out_dir))
+
+
+if __name__ == "__main__":
+    main()

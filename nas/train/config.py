@@ -1,0 +1,41 @@
+"""Structured config of ``python -m nas.train`` (registered in Hydra's ConfigStore; values in conf/train.yaml)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING
+
+from nas.config import DataConf, DeviceConf, register_shared
+
+
+@dataclass
+class TrainConf:
+    """What to train (exactly one of ``arch`` and ``model``) and the recipe (see ``nas.training.Recipe``)."""
+
+    data: DataConf = MISSING
+    device: DeviceConf = MISSING
+    arch: Optional[str] = None  # an arch file (YAML/JSON) of a search space, e.g. a search's arch.yaml
+    model: Optional[str] = None  # a baseline name (python -m nas.models lists them)
+    variant: Optional[str] = None  # with model=: imagenet | cifar; null: cifar for 32 px data (cifar*, digits)
+    epochs: int = 30
+    batch_size: int = 128
+    lr: float = 0.1  # for batch 128; scaled linearly with batch_size (Goyal et al. 2017)
+    momentum: float = 0.9  # SGD with Nesterov momentum, cosine schedule
+    weight_decay: float = 5e-4
+    label_smoothing: float = 0.1
+    augment: Optional[bool] = None  # null: data.augment, else the dataset's default (crop + flip for CIFAR)
+    max_steps_per_epoch: Optional[int] = None  # cut epochs short (smoke runs)
+    seed: int = 0
+    resume: Optional[str] = None  # a run directory to continue from its checkpoint.pt
+    out_dir: Optional[str] = None  # default: Hydra's run directory
+    latency_threads: Optional[int] = None  # threads of the batch-1 latency measurement; null: device.threads or 1
+    measure_latency: bool = True  # time the trained net at batch 1 on the device (result.json latency_ms)
+
+
+def register_configs() -> None:
+    cs = ConfigStore.instance()
+    register_shared(cs)
+    cs.store(name="train_schema", node=TrainConf)
