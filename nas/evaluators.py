@@ -24,7 +24,7 @@ from nas.data import BatchLoader, SearchData
 from nas.profile import profile
 from nas.registry import Registry
 from nas.space import Arch
-from nas.training import Recipe, evaluate, make_optimizer, recalibrate_bn, train_epoch
+from nas.training import Recipe, evaluate, make_optimizer, recalibrate_bn, to_device, train_epoch
 
 EVALUATORS = Registry("evaluator")
 
@@ -52,7 +52,7 @@ class ProxyEvaluator(Evaluator):
     def __call__(self, arch: Arch) -> Dict[str, float]:
         started = time.perf_counter()
         torch.manual_seed(self.seed)
-        child = self.space.build(arch).to(self.device)
+        child = to_device(self.space.build(arch), self.device)
         opt, sched = make_optimizer(child, self.recipe)
         loader = BatchLoader(self.data.weight, self.recipe.batch_size, augment=self.recipe.augment, seed=self.seed,
                              drop_last=True)
@@ -73,7 +73,7 @@ class OneShotEvaluator(Evaluator):
         key = json.dumps({"space": self.space.name, "args": self.space.args, "recipe": vars(self.recipe),
                           "seed": self.seed, **(cache_key or {})}, sort_keys=True, default=str)
         self.cache_path = Path(cache_dir) / f"{self.space.name}-{hashlib.sha1(key.encode()).hexdigest()[:12]}.pt"
-        self.supernet = self.space.supernet().to(self.device)
+        self.supernet = to_device(self.space.supernet(), self.device)
         self.reused = False
 
     def prepare(self, progress: bool = True) -> Path:

@@ -1,7 +1,9 @@
 """Plain training and evaluation loops shared by ``nas.train``, the proxy and one-shot evaluators.
 
 Standard recipe: SGD with Nesterov momentum, cosine learning rate, label smoothing, the dataset's
-augmentation (crop + flip for CIFAR), seeded batch order.
+augmentation (crop + flip for CIFAR), seeded batch order. Training runs in the channels-last memory
+format (:func:`to_device`, :func:`batch_to`): on CPU it makes a training step of the depthwise-separable
+nets 1.1-1.8x faster (``bench/channels_last.py``); outputs are the same up to float rounding.
 """
 
 from __future__ import annotations
@@ -33,6 +35,16 @@ class NonFiniteLoss(RuntimeError):
     pass
 
 
+def to_device(model: nn.Module, device="cpu") -> nn.Module:
+    """``model`` on ``device`` with its 4-d weights in the channels-last memory format (in place)."""
+    return model.to(device, memory_format=torch.channels_last)
+
+
+def batch_to(x: torch.Tensor, device="cpu") -> torch.Tensor:
+    """An image batch on ``device`` in the channels-last memory format."""
+    return x.to(device, memory_format=torch.channels_last)
+
+
 def make_optimizer(model: nn.Module, recipe: Recipe):
     opt = torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=recipe.momentum,
                           weight_decay=recipe.weight_decay, nesterov=True)
@@ -50,7 +62,7 @@ def train_epoch(model: nn.Module, loader: BatchLoader, opt, recipe: Recipe, epoc
     it = iter(loader)
     for step in tqdm(range(steps), desc=f"epoch {epoch + 1}", leave=False, disable=None if progress else True):
         x, y = next(it)
-        x, y = x.to(device), y.to(device)
+        x, y = batch_to(x, device), y.to(device)
         if before_step is not None:
             before_step()
         out = model(x)
@@ -72,7 +84,7 @@ def evaluate(model: nn.Module, data: ImageData, batch_size: int = 256, device="c
     loader = BatchLoader(data, batch_size, shuffle=False)
     total = correct = seen = 0.0
     for x, y in loader:
-        x, y = x.to(device), y.to(device)
+        x, y = batch_to(x, device), y.to(device)
         out = model(x)
         total += F.cross_entropy(out, y, reduction="sum").item()
         correct += (out.argmax(1) == y).sum().item()
@@ -90,7 +102,7 @@ def recalibrate_bn(model: nn.Module, batches: Iterable, device="cpu") -> None:
         m.momentum = None
     model.train()
     for x, _ in batches:
-        model(x.to(device))
+        model(batch_to(x, device))
     for m, mom in zip(bns, saved):
         m.momentum = mom
     model.eval()

@@ -29,7 +29,7 @@ from tqdm import tqdm
 from nas.data import BatchLoader, SearchData
 from nas.space import Arch
 from nas.supernet import Supernet
-from nas.training import recalibrate_bn
+from nas.training import batch_to, recalibrate_bn, to_device
 
 
 class SearchError(RuntimeError):
@@ -93,7 +93,7 @@ class FBNetSearch:
 
     def __init__(self, supernet: Supernet, data: SearchData, latency: LatencyModel, opts: FBNetOptions, *,
                  seed: int = 0, device: str = "cpu", writer=None, augment: bool = False):
-        self.net, self.data, self.latency, self.opts = supernet.to(device), data, latency, opts
+        self.net, self.data, self.latency, self.opts = to_device(supernet, device), data, latency, opts
         self.seed, self.device, self.writer = seed, torch.device(device), writer
         self.w_opt = torch.optim.SGD(list(supernet.weight_parameters()), lr=opts.w_lr, momentum=opts.w_momentum,
                                      weight_decay=opts.w_weight_decay, nesterov=True)
@@ -148,7 +148,7 @@ class FBNetSearch:
         w_loss = w_correct = w_seen = 0.0
         for step, (x, y) in tqdm(list(self._steps(self.w_loader)), desc=f"epoch {e + 1} weights", leave=False,
                                  disable=None):
-            x, y = x.to(self.device), y.to(self.device)
+            x, y = batch_to(x, self.device), y.to(self.device)
             out = self.net(x)
             loss = F.cross_entropy(out, y)
             self._check(loss, "weight", e, step)
@@ -165,7 +165,7 @@ class FBNetSearch:
             a_loss = a_ce = a_lat = a_seen = 0.0
             for step, (x, y) in tqdm(list(self._steps(self.a_loader)), desc=f"epoch {e + 1} theta", leave=False,
                                      disable=None):
-                x, y = x.to(self.device), y.to(self.device)
+                x, y = batch_to(x, self.device), y.to(self.device)
                 ce = F.cross_entropy(self.net(x), y)
                 lat = self.latency.expected(self.net)
                 loss = fbnet_loss(ce, lat.to(ce.device), opts, self.latency)
@@ -195,10 +195,10 @@ class FBNetSearch:
         rng = torch.get_rng_state()
         self.net.set_arch(arch)
         loader = BatchLoader(self.data.weight, self.opts.batch_size, seed=self.seed + 7)
-        recalibrate_bn(self.net, [(x.to(self.device), y) for _, (x, y) in zip(range(self.bn_batches), loader)])
+        recalibrate_bn(self.net, [(x, y) for _, (x, y) in zip(range(self.bn_batches), loader)], self.device)
         correct = seen = 0
         for x, y in self.v_loader:
-            correct += (self.net(x.to(self.device)).argmax(1).cpu() == y).sum().item()
+            correct += (self.net(batch_to(x, self.device)).argmax(1).cpu() == y).sum().item()
             seen += len(y)
         self.net.load_state_dict(bn_state, strict=False)
         torch.set_rng_state(rng)

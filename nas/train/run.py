@@ -37,7 +37,7 @@ from nas.latency.measure import Setting, time_module
 from nas.profile import profile
 from nas.registry import UnknownNameError
 from nas.space import Arch, SpaceError, load_space
-from nas.training import NonFiniteLoss, Recipe, evaluate, make_optimizer, train_epoch
+from nas.training import NonFiniteLoss, Recipe, evaluate, make_optimizer, to_device, train_epoch
 
 log = logging.getLogger("nas.train")
 
@@ -255,7 +255,7 @@ def run_train(cfg: DictConfig, out_dir: Path) -> Dict[str, Any]:
     record = recipe_record(cfg, recipe)
     state = load_checkpoint(out_dir, identity, record) if cfg.resume else None
 
-    net.to(device)
+    to_device(net, device)
     opt, sched = make_optimizer(net, recipe)
     start, best, history, seconds_before = 0, 0.0, [], 0.0
     if state is not None:
@@ -284,7 +284,7 @@ def run_train(cfg: DictConfig, out_dir: Path) -> Dict[str, Any]:
                            device, seconds_before, t0)
     best = max(h["val_acc"] for h in history) if history else 0.0
 
-    net.eval()
+    net.eval().to(memory_format=torch.contiguous_format)  # latency is timed in the format the table uses
     atomic_torch_save({k: v.detach().cpu() for k, v in net.state_dict().items()}, out_dir / WEIGHTS)
     size = (1, 3, plan.resolution, plan.resolution)
     p = profile(net, size)
