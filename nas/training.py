@@ -1,6 +1,7 @@
 """Plain training and evaluation loops shared by ``nas.train``, the proxy and one-shot evaluators.
 
-Standard recipe: SGD with Nesterov momentum, cosine learning rate, label smoothing, the dataset's
+Standard recipe: SGD with Nesterov momentum, cosine learning rate (after an optional linear warm-up
+over the first ``warmup_epochs``, step by step), label smoothing, the dataset's
 augmentation (crop + flip for CIFAR), seeded batch order. Training runs in the channels-last memory
 format (:func:`to_device`, :func:`batch_to`): on CPU it makes a training step of the depthwise-separable
 nets 1.1-1.8x faster (``bench/channels_last.py``); outputs are the same up to float rounding.
@@ -27,6 +28,7 @@ class Recipe:
     momentum: float = 0.9
     weight_decay: float = 5e-4
     label_smoothing: float = 0.1
+    warmup_epochs: float = 0.0
     augment: bool = True
     max_steps_per_epoch: Optional[int] = None
 
@@ -60,7 +62,12 @@ def train_epoch(model: nn.Module, loader: BatchLoader, opt, recipe: Recipe, epoc
     total = correct = seen = 0.0
     steps = len(loader) if recipe.max_steps_per_epoch is None else min(len(loader), recipe.max_steps_per_epoch)
     it = iter(loader)
+    base_lrs = [g["lr"] for g in opt.param_groups]  # the schedule's value for this epoch
     for step in tqdm(range(steps), desc=f"epoch {epoch + 1}", leave=False, disable=None if progress else True):
+        if epoch < recipe.warmup_epochs:
+            scale = min(1.0, (epoch * steps + step + 1) / (recipe.warmup_epochs * steps))
+            for g, lr in zip(opt.param_groups, base_lrs):
+                g["lr"] = lr * scale
         x, y = next(it)
         x, y = batch_to(x, device), y.to(device)
         if before_step is not None:
@@ -75,6 +82,8 @@ def train_epoch(model: nn.Module, loader: BatchLoader, opt, recipe: Recipe, epoc
         total += loss.item() * len(y)
         correct += (out.argmax(1) == y).sum().item()
         seen += len(y)
+    for g, lr in zip(opt.param_groups, base_lrs):
+        g["lr"] = lr
     return {"train_loss": total / max(1, seen), "train_acc": correct / max(1, seen)}
 
 

@@ -152,6 +152,29 @@ def test_resume_ends_with_the_same_architecture(tmp_path, toy, monkeypatch):
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_a_table_built_in_the_run_does_not_change_it(tmp_path, toy, monkeypatch):
+    """Building a table draws random archs (calibration): a run that builds its table must end like one
+    that reuses it from the cache."""
+    import random
+
+    import numpy as np
+
+    import nas.search.run as search_run
+
+    space_path, table = toy
+    cached = run_search(tiny_cfg(tmp_path / "a", space_path, table), tmp_path)
+    real = search_run.resolve_table
+
+    def building(*args, **kwargs):
+        torch.rand(100), random.random(), np.random.rand()  # what a build does to the global RNGs
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(search_run, "resolve_table", building)
+    built = run_search(tiny_cfg(tmp_path / "b", space_path, table), tmp_path)
+    assert built["history"] == cached["history"]
+    assert Arch.load(built["arch_file"]) == Arch.load(cached["arch_file"])
+
+
 def test_theta_moves_toward_the_cheaper_op(tmp_path, toy):
     space_path, table = toy
     summary = run_search(tiny_cfg(tmp_path, space_path, table, "latency.target_ms=0.5", "latency.penalty=50",

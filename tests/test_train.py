@@ -83,7 +83,9 @@ def test_baseline_trains_and_writes_result(tmp_path):
     assert (first["lr"], last["lr"]) == (pytest.approx(0.2), pytest.approx(0.1))  # 0.8 * 32 / 128, cosine
     assert {"optimizer", "scheduler", "model", "rng"} <= set(state)
     net = create_model("mobilenetv1_025", num_classes=10, variant="cifar")
-    net.load_state_dict(torch.load(out / "weights.pt", weights_only=True))
+    weights = torch.load(out / "weights.pt", weights_only=True)
+    assert all(w.is_contiguous() for w in weights.values())  # trained channels-last, saved and timed in NCHW
+    net.load_state_dict(weights)
     assert all(torch.equal(a, b) for a, b in zip(net.state_dict().values(), state["model"].values()))
     assert list((out / "tb").glob("events.out.tfevents.*")) and (out / "config.yaml").is_file()
 
@@ -235,3 +237,44 @@ def test_cli_trains_and_names_the_run_dir(tmp_path):
     runs = list((tmp_path / "outputs" / "train").iterdir())
     assert len(runs) == 1 and f"run dir: {runs[0]} " in out.stdout
     assert json.loads((runs[0] / "result.json").read_text())["epochs"] == 1
+
+
+def test_channels_last_training_matches_the_default_layout():
+    """``to_device``/``batch_to`` change the memory format only: same gradients up to rounding (in float64;
+    in float32 batch-8 BatchNorm amplifies the rounding differences to ~1% of the gradient's norm)."""
+    from nas.training import batch_to, to_device
+
+    x, y = torch.randn(8, 3, 32, 32, dtype=torch.float64), torch.randint(0, 10, (8,))
+    grads = []
+    for channels_last in (False, True):
+        torch.manual_seed(0)
+        net = create_model("mobilenetv2_035", num_classes=10, variant="cifar").double().train()
+        inp = x
+        if channels_last:
+            net, inp = to_device(net), batch_to(x)
+            assert inp.is_contiguous(memory_format=torch.channels_last)
+            assert net.stem.conv.weight.is_contiguous(memory_format=torch.channels_last)
+        torch.nn.functional.cross_entropy(net(inp), y).backward()
+        grads.append(torch.cat([p.grad.flatten() for p in net.parameters()]))
+    assert torch.allclose(grads[0], grads[1], rtol=1e-9, atol=1e-12)
+
+
+def test_warmup_ramps_the_lr_step_by_step_then_hands_back_to_the_schedule():
+    from nas.data import BatchLoader, load_digits_data, limit
+    from nas.training import Recipe, make_optimizer, train_epoch
+
+    data = limit(load_digits_data(32), 64, 0)
+    net = create_model("mobilenetv1_025", num_classes=10, variant="cifar")
+    recipe = Recipe(epochs=3, batch_size=16, lr=0.4, warmup_epochs=1.5, augment=False)
+    opt, sched = make_optimizer(net, recipe)
+    loader = BatchLoader(data, recipe.batch_size, drop_last=True)
+    seen = []
+    for epoch in range(recipe.epochs):
+        train_epoch(net, loader, opt, recipe, epoch, before_step=lambda: seen.append(opt.param_groups[0]["lr"]),
+                    progress=False)
+        sched.step()
+    cosine = [0.4, 0.4 * 0.75, 0.4 * 0.25]  # the schedule's value per epoch (4 steps each)
+    ramp = [(i + 1) / 6 for i in range(6)]
+    expected = [cosine[0] * r for r in ramp[:4]] + [cosine[1] * r for r in ramp[4:]] + [cosine[1]] * 2 + [cosine[2]] * 4
+    assert seen == pytest.approx(expected)
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.0)  # the cosine schedule ended where it would have anyway

@@ -112,6 +112,7 @@ def run_search(cfg: DictConfig, out_dir: Path) -> Dict[str, Any]:
     space = load_space(sp.name, variant=sp.variant, width_mult=sp.width_mult, resolution=sp.resolution,
                        num_classes=data.num_classes)
     table = resolve_table(cfg, space, device, cfg.latency.threads or cfg.device.threads)
+    seed_everything(cfg.seed)  # building the table draws random archs: a cached table must not change the run
     table.save(out_dir / "latency_table.json")
     atomic_write_text(out_dir / "config.yaml", OmegaConf.to_yaml(cfg))
     augment = DATASETS.meta(d.name)["augment"] if d.augment is None else d.augment

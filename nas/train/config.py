@@ -26,6 +26,7 @@ class TrainConf:
     momentum: float = 0.9  # SGD with Nesterov momentum, cosine schedule
     weight_decay: float = 5e-4
     label_smoothing: float = 0.1
+    warmup_epochs: float = 1.0  # linear lr warm-up, step by step, before the cosine schedule (0: none)
     augment: Optional[bool] = None  # null: data.augment, else the dataset's default (crop + flip for CIFAR)
     max_steps_per_epoch: Optional[int] = None  # cut epochs short (smoke runs)
     seed: int = 0

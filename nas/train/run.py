@@ -160,10 +160,12 @@ def make_recipe(cfg: DictConfig, augment: bool) -> Recipe:
     for key in ("epochs", "batch_size"):
         if cfg[key] < 1:
             raise TrainError("config", key, "a positive integer", cfg[key])
+    if cfg.warmup_epochs < 0:
+        raise TrainError("config", "warmup_epochs", "a number >= 0", cfg.warmup_epochs)
     lr = cfg.lr * cfg.batch_size / REFERENCE_BATCH
     return Recipe(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=lr, momentum=cfg.momentum,
                   weight_decay=cfg.weight_decay, label_smoothing=cfg.label_smoothing, augment=augment,
-                  max_steps_per_epoch=cfg.max_steps_per_epoch)
+                  warmup_epochs=cfg.warmup_epochs, max_steps_per_epoch=cfg.max_steps_per_epoch)
 
 
 def recipe_record(cfg: DictConfig, recipe: Recipe) -> Dict[str, Any]:
@@ -173,6 +175,7 @@ def recipe_record(cfg: DictConfig, recipe: Recipe) -> Dict[str, Any]:
             "seed": cfg.seed, "epochs": recipe.epochs, "batch_size": recipe.batch_size, "lr": recipe.lr,
             "momentum": recipe.momentum, "weight_decay": recipe.weight_decay,
             "label_smoothing": recipe.label_smoothing, "augment": recipe.augment,
+            "warmup_epochs": recipe.warmup_epochs,
             "max_steps_per_epoch": recipe.max_steps_per_epoch}
 
 
