@@ -12,7 +12,7 @@ import torch
 
 from nas.latency import (LatencyTableError, build_table, cache_path, fit_calibration, get_table,
                          load_table, op_key, target_fingerprint)
-from nas.latency.calibrate import sample_archs
+from nas.latency.calibrate import sample_archs, spread_archs
 from nas.latency.measure import Setting, make_reference, time_archs, time_module
 from nas.latency.ops import arch_uses, build_use, space_uses
 from nas.latency.validate import measure_archs, validate_table, write_report
@@ -149,6 +149,20 @@ def test_calibration_prefers_the_plain_sum_when_it_is_right(tmp_path):
     archs = sample_archs(space, 20, "fit", 0)
     cal = fit_calibration(table, space, archs, table.predict_many(space, archs, False))
     assert cal.model == "identity" and cal.coef == [1.0] and cal.intercept_ms == 0.0
+
+
+@pytest.mark.parametrize("kind", ["layerwise", "factorized"])
+def test_calibration_archs_spread_over_the_latency_range(tmp_path, kind):
+    """Calibration archs cover the range evenly (uniform samples bunch in the middle), distinct, seeded."""
+    space = tiny_space(tmp_path, kind)
+    table = synthetic_table(space)
+    lo, hi = table.bounds(space, calibrated=False)
+    archs = spread_archs(table, space, 6, seed=0)
+    preds = table.predict_many(space, archs, calibrated=False)
+    assert len({tuple(space.encode(a)) for a in archs}) == 6
+    assert preds.min() <= lo + 0.25 * (hi - lo) and preds.max() >= hi - 0.25 * (hi - lo)
+    assert np.corrcoef(np.arange(6), preds)[0, 1] > 0.8  # the i-th arch is near the i-th spaced latency
+    assert [a.choices for a in spread_archs(table, space, 6, seed=0)] == [a.choices for a in archs]
 
 
 def test_sample_archs_avoids_excluded(tmp_path):

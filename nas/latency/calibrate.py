@@ -46,6 +46,41 @@ def sample_archs(space, n: int, stream: str, seed: int = 0, exclude: Sequence = 
     return out
 
 
+def spread_archs(table: LatencyTable, space, n: int, seed: int = 0, steps: Optional[int] = None) -> List:
+    """``n`` architectures whose plain op sums spread evenly over the space's latency range.
+
+    Uniform samples all land near the middle of the range (a sum of many independent choices), while
+    a latency-constrained search ends at its ends, mostly the cheap one; a calibration fitted on the
+    middle alone extrapolates there (an intercept that is 25% of a cheap arch's latency). Arch ``i``
+    is walked from a random start toward the ``i``-th of ``n`` evenly spaced latencies in the range by
+    single-decision changes, kept when they do not move away from it."""
+    lo, hi = table.bounds(space, calibrated=False)
+    rng = random.Random(f"calibrate-spread:{seed}")
+    steps = steps if steps is not None else 20 * len(space.decisions)
+    out: List = []
+    seen = set()
+    for i in range(n):
+        target = lo + (hi - lo) * (i + 0.5) / n
+        arch = space.sample(rng)
+        err = abs(table.predict(space, arch, calibrated=False) - target)
+        for _ in range(steps):
+            d = space.decisions[rng.randrange(len(space.decisions))]
+            choices = dict(arch.choices)
+            choices[d.label] = d.choices[rng.randrange(len(d.choices))]
+            cand = space.make_arch(choices)
+            e = abs(table.predict(space, cand, calibrated=False) - target)
+            if e <= err:
+                arch, err = cand, e
+        key = tuple(space.encode(arch))
+        if key in seen and len(seen) < space.size():
+            arch = next(a for a in sample_archs(space, n + len(seen), f"spread-fill:{i}", seed)
+                        if tuple(space.encode(a)) not in seen)
+            key = tuple(space.encode(arch))
+        seen.add(key)
+        out.append(arch)
+    return out
+
+
 def _relative_lstsq(X: np.ndarray, y: np.ndarray, intercept: bool) -> Tuple[np.ndarray, float]:
     """Least squares of ``[X, 1] @ beta ~ y`` on relative error; returns beta (intercept last, 0 without)
     and the leave-one-out MAPE (%)."""
@@ -99,12 +134,12 @@ NET_MIN_RUN_TIME = 0.06  # seconds of timed runs per network and sweep
 
 def calibrate_table(table: LatencyTable, space, n: int, seed: int = 0, setting: Optional[Setting] = None,
                     passes: int = 3, progress: bool = True, min_run_time: float = NET_MIN_RUN_TIME) -> Calibration:
-    """Time ``n`` random architectures end to end (the table's settings; against its reference network
-    if it has one), fit, store in ``table``."""
+    """Time ``n`` architectures spread over the space's latency range (:func:`spread_archs`) end to end
+    (the table's settings; against its reference network if it has one), fit, store in ``table``."""
     fp = table.fingerprint
     s = setting or Setting(fp["device"], fp["dtype"], fp["batch_size"], fp["threads"])
     s = dataclasses.replace(s, min_run_time=min_run_time)
-    archs = sample_archs(space, n, "calibrate", seed)
+    archs = spread_archs(table, space, n, seed)
     measured = time_archs(space, archs, s, passes, progress, desc="calibration networks",
                           reference=table_reference(table, space, s))
     table.calibration = fit_calibration(table, space, archs, measured)
