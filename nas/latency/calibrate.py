@@ -46,7 +46,7 @@ def sample_archs(space, n: int, stream: str, seed: int = 0, exclude: Sequence = 
     return out
 
 
-def spread_archs(table: LatencyTable, space, n: int, seed: int = 0, steps: Optional[int] = None) -> List:
+def spread_archs(table: LatencyTable, space, n: int, seed: int = 0) -> List:
     """``n`` architectures whose plain op sums spread evenly over the space's latency range.
 
     Uniform samples all land near the middle of the range (a sum of many independent choices), while
@@ -56,14 +56,13 @@ def spread_archs(table: LatencyTable, space, n: int, seed: int = 0, steps: Optio
     single-decision changes, kept when they do not move away from it."""
     lo, hi = table.bounds(space, calibrated=False)
     rng = random.Random(f"calibrate-spread:{seed}")
-    steps = steps if steps is not None else 20 * len(space.decisions)
     out: List = []
     seen = set()
     for i in range(n):
         target = lo + (hi - lo) * (i + 0.5) / n
         arch = space.sample(rng)
         err = abs(table.predict(space, arch, calibrated=False) - target)
-        for _ in range(steps):
+        for _ in range(20 * len(space.decisions)):
             d = space.decisions[rng.randrange(len(space.decisions))]
             choices = dict(arch.choices)
             choices[d.label] = d.choices[rng.randrange(len(d.choices))]
