@@ -17,13 +17,14 @@ import torch.nn.functional as F
 
 from nas.models import create_model
 from nas.space import load_space
+from nas.supernet import build_supernet
 
 DEFAULT = "fbnet_supernet,mobilenetv2_035,mobilenetv3_small_100,shufflenetv2_x0_5,ghostnet_100"
 
 
 def build(name: str) -> torch.nn.Module:
     if name == "fbnet_supernet":
-        return load_space("fbnet", variant="cifar", num_classes=10).supernet().set_mode("hard", tau=5.0)
+        return build_supernet(load_space("fbnet", variant="cifar", num_classes=10)).set_mode("hard", tau=5.0)
     return create_model(name, variant="cifar", num_classes=10)
 
 

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 
 from nas.data import BatchLoader, search_data
 from nas.space import load_space
+from nas.supernet import build_supernet
 
 
 def main() -> None:
@@ -33,7 +34,7 @@ def main() -> None:
     torch.manual_seed(0)
     space = load_space("fbnet", variant="cifar", width_mult=args.width, num_classes=10)
     data = search_data("digits", resolution=space.resolution)
-    net = space.supernet().train().set_mode("hard", tau=5.0)
+    net = build_supernet(space).train().set_mode("hard", tau=5.0)
     if args.paths == "fixed":
         net.set_arch(space.sample(random.Random(0)))
     pool = int(args.paths.split(":")[1]) if args.paths.startswith("pool:") else None

@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from nas.space import load_space
+from nas.supernet import build_supernet
 
 
 def step_fn(model, params, x, y):
@@ -69,7 +70,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     space = load_space(args.space, variant="cifar", width_mult=args.width)
-    supernet = space.supernet()
+    supernet = build_supernet(space)
     arch = space.sample(args.seed)
     x, y = torch.randn(args.batch, 3, 32, 32), torch.randint(0, 10, (args.batch,))
     child = supernet.extract(arch)

@@ -25,6 +25,7 @@ from nas.profile import profile
 from nas.registry import Registry
 from nas.space import Arch
 from nas.training import Recipe, evaluate, make_optimizer, recalibrate_bn, to_device, train_epoch
+from nas.supernet import build_supernet
 
 EVALUATORS = Registry("evaluator")
 
@@ -73,7 +74,7 @@ class OneShotEvaluator(Evaluator):
         key = json.dumps({"space": self.space.name, "args": self.space.args, "recipe": vars(self.recipe),
                           "seed": self.seed, **(cache_key or {})}, sort_keys=True, default=str)
         self.cache_path = Path(cache_dir) / f"{self.space.name}-{hashlib.sha1(key.encode()).hexdigest()[:12]}.pt"
-        self.supernet = to_device(self.space.supernet(), self.device)
+        self.supernet = to_device(build_supernet(self.space), self.device)
         self.reused = False
 
     def prepare(self, progress: bool = True) -> Path:

@@ -21,6 +21,7 @@ from nas.export.artifacts import foldable, load_source, run_onnx
 from nas.export.verify import run_fresh
 from nas.models import create_model, list_models
 from nas.space import load_space
+from nas.supernet import build_supernet
 
 TOL = 1e-5
 SPACE_CASES = [("fbnet", 0), ("fbnet", 1), ("seeds", 0), ("seeds", 1), ("mnasnet", 0), ("mnasnet", 1)]
@@ -258,7 +259,7 @@ def test_checkpoint_forms(tmp_path):
 def test_weights_inherited_from_a_supernet(tmp_path, space_name):
     space = load_space(space_name, variant="cifar", width_mult=WIDTH)
     arch = space.sample(7)
-    supernet = space.supernet()
+    supernet = build_supernet(space)
     with torch.no_grad():
         for p in supernet.parameters():
             p.add_(torch.randn_like(p) * 0.05)
@@ -321,7 +322,7 @@ def test_clashing_names_are_renamed(tmp_path, monkeypatch):
 def test_submodule_swapped_after_construction_is_assigned(baseline_sources):
     """CondenseNet swaps its classifier's fc after building it; nested, such a module becomes a local."""
     from nas.blocks.condense import CondensedLinear
-    from nas.models.common import Classifier
+    from nas.layers import Classifier
     from nas.space.base import ChildNet
 
     _, source, _ = baseline_sources["condensenet74_c8_g8"]

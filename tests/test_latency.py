@@ -111,7 +111,7 @@ def test_cost_vectors_reproduce_predictions_linearly(tmp_path):
 
 def test_cost_vectors_refuse_factorized_spaces(tmp_path):
     space = tiny_space(tmp_path, "factorized")
-    with pytest.raises(LatencyTableError, match="not layer-wise"):
+    with pytest.raises(LatencyTableError, match="does not add up per decision"):
         synthetic_table(space).cost_vectors(space)
 
 

@@ -6,6 +6,7 @@ import torch.nn.functional as F
 
 from nas.space import load_space
 from nas.supernet import MixedOp
+from nas.supernet import build_supernet
 
 
 def _randomize_norms(model):
@@ -35,7 +36,7 @@ def batch():
 @pytest.mark.parametrize("name", ["fbnet", "seeds"])
 def test_soft_mode_trains_every_candidate(name, batch):
     space = load_space(name, variant="cifar", width_mult=0.25)
-    net = space.supernet().set_mode("soft", tau=5.0)
+    net = build_supernet(space).set_mode("soft", tau=5.0)
     _step(net, *batch)
     no_grad = [n for n, p in net.named_parameters() if p.grad is None]
     assert not no_grad, no_grad[:5]
@@ -49,7 +50,7 @@ def test_soft_mode_trains_every_candidate(name, batch):
 @pytest.mark.parametrize("name", ["fbnet", "seeds"])
 def test_hard_mode_runs_one_path(name, batch):
     space = load_space(name, variant="cifar", width_mult=0.25)
-    net = space.supernet().set_mode("hard", tau=1.0)
+    net = build_supernet(space).set_mode("hard", tau=1.0)
     torch.manual_seed(3)
     _step(net, *batch)
     arch = net.sampled_arch()
@@ -72,7 +73,7 @@ def test_hard_mode_runs_one_path(name, batch):
 @pytest.mark.parametrize("name", ["fbnet", "seeds", "mnasnet"])
 def test_extracted_child_equals_fixed_path(name):
     space = load_space(name, variant="cifar", width_mult=0.5)
-    net = space.supernet()
+    net = build_supernet(space)
     _randomize_norms(net)
     net.eval()
     x = torch.randn(2, 3, 32, 32)
@@ -88,7 +89,7 @@ def test_extracted_child_equals_fixed_path(name):
 
 def test_fixed_mode_uses_the_arch(batch):
     space = load_space("fbnet", variant="cifar", width_mult=0.25)
-    net = space.supernet()
+    net = build_supernet(space)
     arch = space.sample(0)
     net.set_arch(arch)
     _step(net, *batch)
@@ -100,7 +101,7 @@ def test_fixed_mode_uses_the_arch(batch):
 
 def test_derive_and_probabilities():
     space = load_space("fbnet", variant="cifar", width_mult=0.25)
-    net = space.supernet()
+    net = build_supernet(space)
     with torch.no_grad():
         for mixed in net.mixed_ops().values():
             mixed.theta[mixed.names.index("k5_e6")] = 3.0
@@ -110,10 +111,10 @@ def test_derive_and_probabilities():
 
 
 def test_bad_mode():
-    net = load_space("fbnet", variant="cifar", width_mult=0.25).supernet()
+    net = build_supernet(load_space("fbnet", variant="cifar", width_mult=0.25))
     with pytest.raises(ValueError, match="soft, hard, fixed"):
         net.set_mode("gumbel")
-    mn = load_space("mnasnet", variant="cifar", width_mult=0.5).supernet()
+    mn = build_supernet(load_space("mnasnet", variant="cifar", width_mult=0.5))
     with pytest.raises(ValueError, match="fixed paths only"):
         mn.set_mode("soft")
 
@@ -121,7 +122,7 @@ def test_bad_mode():
 def test_mnasnet_supernet_trains_every_candidate(batch):
     """Each (conv op, kernel, SE) candidate of every slot, widest and deepest, with the pool shortcut."""
     space = load_space("mnasnet", variant="cifar", width_mult=0.5)
-    net = space.supernet()
+    net = build_supernet(space)
     widest = {d.label: d.choices[-1] for d in space.decisions if d.label.endswith(("filter_mult", "layers_delta"))}
     seen = set()
     for conv_op in space.options["conv_op"]:

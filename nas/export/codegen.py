@@ -259,7 +259,7 @@ class NetworkWriter:
 
 
 def _init_weights():
-    from nas.models.common import init_weights
+    from nas.layers.classifier import init_weights
     return init_weights
 
 

@@ -36,6 +36,7 @@ from nas.export.errors import ExportError
 from nas.export.verify import run_fresh
 from nas.export.weights import check_fits, inherit_from_supernet, looks_like_supernet, read_state_dict
 from nas.profile import count_macs, count_params
+from nas.supernet import SUPERNETS
 
 VERIFY_RTOL = 1e-3  # export fails if an artefact is further than this (times max(1, |logits|)) from the network
 
@@ -76,8 +77,6 @@ def camel(name: str) -> str:
 def arch_target(arch: Any, name: Optional[str] = None) -> Target:
     """A target for an architecture (an ``Arch`` or the path of an arch YAML/JSON file)."""
     from nas.space import Arch, load_space
-    from nas.space.factorized import FactorizedSpace
-    from nas.space.layerwise import LayerwiseSpace
 
     path = None
     if not isinstance(arch, Arch):
@@ -86,11 +85,7 @@ def arch_target(arch: Any, name: Optional[str] = None) -> Target:
     space = load_space(arch.space, **arch.space_args)
     space.check(arch)
     stem = file_stem(name or (path.stem if path else f"{space.name}_arch"))
-    annotate = None
-    if isinstance(space, LayerwiseSpace):
-        annotate = _layerwise_comments(space, arch)
-    elif isinstance(space, FactorizedSpace):
-        annotate = _factorized_comments(space, arch)
+    annotate = lambda model: space.module_comments(arch, model)  # noqa: E731
     width = getattr(space, "width_mult", 1.0)
     title = (f"a network found in the '{space.name}' search space ({space.variant} variant"
              f"{f', width {width:g}' if width != 1 else ''})")
@@ -119,42 +114,11 @@ def model_target(model: str, variant: str = "imagenet", num_classes: Optional[in
                   model_resolution(model, variant), title, "", info)
 
 
-def _layerwise_comments(space, arch) -> Callable[[nn.Module], Dict[int, str]]:
-    def annotate(model: nn.Module) -> Dict[int, str]:
-        out: Dict[int, str] = {}
-        for i, (stage, layers) in enumerate(zip(model.stages, space.stage_layers())):
-            first = layers[0]
-            out[id(stage)] = (f"stage {i + 1}: {len(layers)} layer{'s' * (len(layers) > 1)}, {first.in_chs} -> "
-                              f"{first.out_chs} channels, stride {first.stride}, {first.input_size}x"
-                              f"{first.input_size} input")
-            for block, layer in zip(stage, layers):
-                fixed = " (fixed)" if layer.label in space.fixed else ""
-                out[id(block)] = f"{layer.label}: {space.op_of(arch, layer)}{fixed}"
-        return out
-
-    return annotate
-
-
-def _factorized_comments(space, arch) -> Callable[[nn.Module], Dict[int, str]]:
-    def annotate(model: nn.Module) -> Dict[int, str]:
-        out: Dict[int, str] = {}
-        c = arch.choices
-        for stage, b in zip(model.stages, space.plan(c)):
-            p = f"b{b.index + 1}"
-            out[id(stage)] = (f"block {p}: {c[p + '.conv_op']}, kernel {c[p + '.kernel_size']}, se "
-                              f"{c[p + '.se_ratio']:g}, skip {b.skip_op}, {b.layers} layer"
-                              f"{'s' * (b.layers > 1)} ({c[p + '.layers_delta']:+d}), {b.in_chs} -> {b.out_chs} "
-                              f"channels (x{c[p + '.filter_mult']:g}), stride {b.stride}")
-        return out
-
-    return annotate
-
-
 # --- export ---------------------------------------------------------------------------------------
 def _load_weights(target: Target, model: nn.Module, weights: str | os.PathLike) -> Dict[str, Any]:
     state, where = read_state_dict(weights)
     origin = {"origin": "file", "file": str(weights), "read_from": where, "inherited_from_supernet": False}
-    if target.space is not None and looks_like_supernet(state) and hasattr(target.space, "supernet"):
+    if target.space is not None and looks_like_supernet(state) and target.space.kind in SUPERNETS:
         state = inherit_from_supernet(target.space, target.arch, state, where)
         origin["inherited_from_supernet"] = True
     check_fits(state, model, where, f"network '{target.name}'")

@@ -6,7 +6,7 @@ Accepted files (all loaded with ``torch.load(..., weights_only=True)``):
 - a checkpoint dict holding one under one of :data:`CHECKPOINT_KEYS` (the first that holds a
   state_dict wins), e.g. ``{"model": state_dict, "optimizer": ..., "epoch": 90}``;
 - for an architecture of a search space, either of the above holding the state of that space's
-  weight-sharing SUPERNET (``space.supernet().state_dict()``): the child's weights are then
+  weight-sharing SUPERNET (``build_supernet(space).state_dict()``): the child's weights are then
   inherited with ``supernet.extract(arch)``.
 
 Keys prefixed by ``module.`` (DataParallel / DDP) or ``_orig_mod.`` (``torch.compile``) are accepted.
@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from nas.export.errors import ExportError
+from nas.supernet import build_supernet
 
 CHECKPOINT_KEYS = ("state_dict", "model_state_dict", "model", "weights", "net", "supernet")
 PREFIXES = ("module.", "_orig_mod.")
@@ -92,7 +93,7 @@ def looks_like_supernet(state: Mapping[str, torch.Tensor]) -> bool:
 
 def inherit_from_supernet(space, arch, state: StateDict, where: str) -> StateDict:
     """The child weights of ``arch`` taken from a supernet state of ``space`` (``Supernet.extract``)."""
-    supernet = space.supernet()
+    supernet = build_supernet(space)
     check_fits(state, supernet, where, f"the supernet of space '{space.name}'")
     supernet.load_state_dict(state)
     return supernet.extract(arch).state_dict()

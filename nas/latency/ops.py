@@ -1,7 +1,7 @@
 """What a latency table is keyed on: an op config at an input shape.
 
 The ops of an architecture are its stem, the ops its space says it runs (``space.op_instances``) and
-its head. Each is an :class:`~nas.space.layerwise.OpUse`; its key is a readable string such as
+its head (``space.network_ops``). Each is an :class:`~nas.space.base.OpUse`; its key is a readable string such as
 ``mbconv(exp_ratio=6,kernel_size=3) 16x32x32>24/s1`` (block and options, input channels x height x
 width, output channels, stride). Batch size, dtype and device are not in the key: they are in the
 table's fingerprint. See ``docs/latency_tables.md``.
@@ -16,11 +16,7 @@ from typing import Any, Dict, Iterable, List, Tuple
 import torch
 from torch import nn
 
-from nas.space.base import build_block
-from nas.space.factorized import FactorizedSpace, Residual
-from nas.space.layerwise import OpUse
-
-STEM, HEAD, SHORTCUT = "stem", "head", "shortcut"
+from nas.space.base import HEAD, SHORTCUT, STEM, OpUse, Residual, build_block
 
 
 def _fmt(value: Any) -> str:
@@ -52,44 +48,14 @@ def describe(use: OpUse) -> str:
             f"(site {use.site}, choice {use.choice}; key '{op_key(use)}')")
 
 
-def final_size(space) -> int:
-    """Spatial size of the head's input."""
-    if isinstance(space, FactorizedSpace):
-        return space.block_input_size(len(space.blocks))
-    last = space.layers[-1]
-    return math.ceil(last.input_size / last.stride)
-
-
-def stem_use(space) -> OpUse:
-    s = space.stem
-    cfg = {"block": STEM, "kernel_size": s.get("kernel_size", 3), "act": s.get("act", "relu")}
-    return OpUse(STEM, STEM, cfg, 3, s["chs"], s["stride"], space.resolution)
-
-
-def head_use(space, in_chs: int) -> OpUse:
-    h = space.head
-    cfg: Dict[str, Any] = {"block": HEAD}
-    if h.get("chs"):
-        cfg.update(chs=h["chs"], act=h.get("act", "relu"))
-    return OpUse(HEAD, HEAD, cfg, in_chs, space.num_classes, 1, final_size(space))
-
-
 def arch_uses(space, arch) -> List[OpUse]:
-    """Every op ``arch`` runs: stem, the space's op instances, head."""
-    body = space.op_instances(arch)
-    return [stem_use(space)] + body + [head_use(space, body[-1].out_chs if body else space.stem["chs"])]
+    """Every op ``arch`` runs: stem, the space's op instances, head (``space.network_ops``)."""
+    return space.network_ops(arch)
 
 
 def space_uses(space) -> List[OpUse]:
     """Every op any architecture of ``space`` can run, deduplicated by key (first use kept)."""
-    uses = [stem_use(space)] + space.all_op_instances()
-    if isinstance(space, FactorizedSpace):  # the head's width follows the last block's width
-        last = len(space.blocks) - 1
-        widths = sorted({space.block_chs(last, m) for m in space.options["filter_mult"]})
-        uses += [head_use(space, w) for w in widths]
-    else:
-        uses.append(head_use(space, space.out_chs))
-    return list(unique(uses).values())
+    return list(unique(space.all_network_ops()).values())
 
 
 def unique(uses: Iterable[OpUse]) -> Dict[str, OpUse]:
@@ -101,7 +67,7 @@ def unique(uses: Iterable[OpUse]) -> Dict[str, OpUse]:
 
 class ShortcutAdd(nn.Module):
     """``y + shortcut(x)``: a factorized-space layer's shortcut (identity, or avg-pool + 1x1 projection,
-    as :class:`~nas.space.factorized.Residual` builds it), timed apart from the layer's body."""
+    as :class:`~nas.space.base.Residual` builds it), timed apart from the layer's body."""
 
     def __init__(self, in_chs: int, out_chs: int, stride: int):
         super().__init__()

@@ -12,7 +12,6 @@ The JSON format is documented in ``docs/latency_tables.md``.
 
 from __future__ import annotations
 
-import itertools
 import json
 import math
 import os
@@ -26,9 +25,8 @@ import numpy as np
 
 from nas.latency.errors import LatencyTableError
 from nas.latency.fingerprint import FIELDS, differences
-from nas.latency.ops import arch_uses, describe, head_use, op_key, space_uses, stem_use
-from nas.space.factorized import DECISIONS, FactorizedSpace
-from nas.space.layerwise import OpUse
+from nas.latency.ops import arch_uses, describe, op_key, space_uses
+from nas.space.base import OpUse
 
 FORMAT, VERSION = "nas-latency-table", 1
 FEATURES = ("ms", "ops", "params_m", "act_m")
@@ -156,55 +154,29 @@ class LatencyTable:
             total[list(names).index("ms")] += self.const_ms
         return total
 
-    def _fixed_uses(self, space) -> List[OpUse]:
-        fixed = [stem_use(space), head_use(space, space.out_chs)]
-        fixed += [space.layer_op_instance(l, space.fixed[l.label]) for l in space.layers if l.label in space.fixed]
-        return [u for u in fixed if u.config["block"] not in self.const_covers]
+    def _costs(self, calibrated: bool):
+        """The cost of an op use, 0 for the parts ``const_ms`` stands for."""
+        return lambda u: 0.0 if u.config["block"] in self.const_covers else self.cost(u, calibrated)
 
     def cost_vectors(self, space, calibrated: bool = True) -> Tuple[float, Dict[str, List[float]]]:
-        """For a layer-wise space: ``(const_ms, {decision label: [cost of each choice, in choice order]})``
-        so that ``latency(arch) = const_ms + sum_l cost[l][choice_l]`` exactly (FBNet's expected latency
+        """For a space whose latency adds up per decision (``space.additive_ops()``, e.g. layer-wise):
+        ``(const_ms, {decision label: [cost of each choice, in choice order]})`` so that
+        ``latency(arch) = const_ms + sum_l cost[l][choice_l]`` exactly (FBNet's expected latency
         ``sum_l p_l . c_l + const`` is then linear in the op probabilities)."""
-        if isinstance(space, FactorizedSpace) or not hasattr(space, "layers"):
-            raise LatencyTableError(f"cost_vectors: space '{space.name}' is not layer-wise (its ops and shapes "
-                                    f"depend on several decisions); use predict() or bounds()")
-        layers = {l.label: l for l in space.layers}
-        vectors = {d.label: [self.cost(space.layer_op_instance(layers[d.label], c), calibrated) for c in d.choices]
-                   for d in space.decisions}
-        const = self.const(calibrated) + sum(self.cost(u, calibrated) for u in self._fixed_uses(space))
-        return const, vectors
+        additive = space.additive_ops()
+        if additive is None:
+            raise LatencyTableError(f"cost_vectors: the latency of space '{space.name}' does not add up per "
+                                    f"decision (its ops and shapes depend on several); use predict() or bounds()")
+        fixed, per_choice = additive
+        cost = self._costs(calibrated)
+        vectors = {label: [sum(cost(u) for u in ops) for ops in choices] for label, choices in per_choice.items()}
+        return self.const(calibrated) + sum(cost(u) for u in fixed), vectors
 
     def bounds(self, space, calibrated: bool = True) -> Tuple[float, float]:
         """``(min_ms, max_ms)`` of the predicted latency over every architecture of ``space`` (exact)."""
-        if isinstance(space, FactorizedSpace):
-            return self._factorized_bounds(space, calibrated)
-        const, vectors = self.cost_vectors(space, calibrated)
-        return (const + sum(min(v) for v in vectors.values()), const + sum(max(v) for v in vectors.values()))
-
-    def _factorized_bounds(self, space: FactorizedSpace, calibrated: bool) -> Tuple[float, float]:
-        """Dynamic programming over blocks: a block's cost depends on its own decisions and its input
-        width (the previous block's filter multiplier), so the state is the width between blocks."""
-        o = space.options
-        combos = [dict(zip(DECISIONS, c)) for c in itertools.product(*(o[k] for k in DECISIONS))]
-        lo: Dict[int, float] = {space.stem["chs"]: 0.0}
-        hi: Dict[int, float] = {space.stem["chs"]: 0.0}
-        for i in range(len(space.blocks)):
-            new_lo: Dict[int, float] = {}
-            new_hi: Dict[int, float] = {}
-            for in_chs in lo:
-                for c in combos:
-                    cost = sum(self.cost(u, calibrated) for u in space.block_op_instances(i, in_chs, c))
-                    out = space.block_chs(i, c["filter_mult"])
-                    new_lo[out] = min(new_lo.get(out, math.inf), lo[in_chs] + cost)
-                    new_hi[out] = max(new_hi.get(out, -math.inf), hi[in_chs] + cost)
-            lo, hi = new_lo, new_hi
+        lo, hi = space.latency_bounds(self._costs(calibrated))
         const = self.const(calibrated)
-        stem = 0.0 if "stem" in self.const_covers else self.cost(stem_use(space), calibrated)
-        if "head" in self.const_covers:
-            ends = {w: 0.0 for w in lo}
-        else:
-            ends = {w: self.cost(head_use(space, w), calibrated) for w in lo}
-        return (const + stem + min(lo[w] + ends[w] for w in lo), const + stem + max(hi[w] + ends[w] for w in hi))
+        return const + lo, const + hi
 
     # --- fingerprint -------------------------------------------------------------------------
     def check_fingerprint(self, expected: Mapping[str, Any], allow_mismatch: bool = False) -> Dict[str, tuple]:

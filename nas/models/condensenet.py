@@ -37,7 +37,8 @@ import torch
 from torch import nn
 
 from nas.blocks.condense import CondensedLinear, CondenseLayer, LearnedGroupConv, learned_group_convs
-from nas.models.common import Classifier, init_weights, is_cifar
+from nas.layers.classifier import Classifier, init_weights
+from nas.models.common import is_cifar
 from nas.models.registry import register_model
 
 

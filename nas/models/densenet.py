@@ -22,7 +22,8 @@ from torch import nn
 
 from nas.blocks.dense import DenseBlock, DenseTransition
 from nas.layers import ConvBnAct
-from nas.models.common import Classifier, init_weights, is_cifar
+from nas.layers.classifier import Classifier, init_weights
+from nas.models.common import is_cifar
 from nas.models.registry import register_model
 
 

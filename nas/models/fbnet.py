@@ -19,7 +19,8 @@ from torch import nn
 from nas.blocks.mbconv import MBConv
 from nas.blocks.skip import Skip
 from nas.layers import ConvBnAct
-from nas.models.common import Classifier, init_weights, is_cifar
+from nas.layers.classifier import Classifier, init_weights
+from nas.models.common import is_cifar
 from nas.models.registry import register_model
 
 OPS = ("k3_e1", "k3_e1_g2", "k3_e3", "k3_e6", "k5_e1", "k5_e1_g2", "k5_e3", "k5_e6", "skip")

@@ -19,7 +19,8 @@ from torch import nn
 
 from nas.blocks.ghost import GhostBottleneck
 from nas.layers import ConvBnAct, make_divisible
-from nas.models.common import Classifier, init_weights, is_cifar
+from nas.layers.classifier import Classifier, init_weights
+from nas.models.common import is_cifar
 from nas.models.registry import register_model
 
 # Stages of (kernel, hidden "#exp", out channels, SE ratio, stride), paper Table 1.

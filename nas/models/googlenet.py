@@ -28,7 +28,8 @@ from torch import nn
 
 from nas.blocks.inception import Inception
 from nas.layers import ConvBnAct
-from nas.models.common import Classifier, init_weights, is_cifar
+from nas.layers.classifier import Classifier, init_weights
+from nas.models.common import is_cifar
 from nas.models.registry import register_model
 
 # name: (#1x1, #3x3 reduce, #3x3, #5x5 reduce, #5x5, pool proj), Table 1

@@ -25,7 +25,8 @@ from torch import nn
 
 from nas.blocks.igc import IGCV3Block
 from nas.layers import ConvBnAct
-from nas.models.common import Classifier, init_weights, is_cifar
+from nas.layers.classifier import Classifier, init_weights
+from nas.models.common import is_cifar
 from nas.models.registry import register_model
 
 # t (expansion), c (channels), n (repeats), s (first stride); IGCV3-D doubles MobileNetV2's n

@@ -15,7 +15,8 @@ from torch import nn
 
 from nas.blocks.mbconv import MBConv
 from nas.layers import ConvBnAct, make_divisible
-from nas.models.common import Classifier, init_weights, is_cifar
+from nas.layers.classifier import Classifier, init_weights
+from nas.models.common import is_cifar
 from nas.models.registry import register_model
 
 A1 = [(1, 3, False, 16, 1, 1), (6, 3, False, 24, 2, 2), (3, 5, True, 40, 3, 2), (6, 3, False, 80, 4, 2),

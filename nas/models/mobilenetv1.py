@@ -24,7 +24,8 @@ from torch import nn
 
 from nas.blocks.separable import DepthwiseSeparable
 from nas.layers import ConvBnAct, make_divisible
-from nas.models.common import Classifier, init_weights, is_cifar
+from nas.layers.classifier import Classifier, init_weights
+from nas.models.common import is_cifar
 from nas.models.registry import register_model
 
 # (out channels, stride) of the 13 depthwise-separable layers (Table 1).

@@ -13,7 +13,8 @@ from torch import nn
 
 from nas.blocks.mbconv import MBConv
 from nas.layers import ConvBnAct, make_divisible
-from nas.models.common import Classifier, init_weights, is_cifar
+from nas.layers.classifier import Classifier, init_weights
+from nas.models.common import is_cifar
 from nas.models.registry import register_model
 
 # t (expansion), c (channels), n (repeats), s (first stride)

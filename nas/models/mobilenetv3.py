@@ -16,7 +16,8 @@ from torch import nn
 
 from nas.blocks.mbconv import MBConv
 from nas.layers import ConvBnAct, create_act, make_divisible
-from nas.models.common import init_weights, is_cifar
+from nas.layers.classifier import init_weights
+from nas.models.common import is_cifar
 from nas.models.registry import register_model
 
 LARGE = [

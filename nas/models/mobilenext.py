@@ -31,7 +31,8 @@ from torch import nn
 
 from nas.blocks.sandglass import Sandglass
 from nas.layers import ConvBnAct, make_divisible
-from nas.models.common import Classifier, init_weights, is_cifar
+from nas.layers.classifier import Classifier, init_weights
+from nas.models.common import is_cifar
 from nas.models.registry import register_model
 
 # t (reduction ratio), c (channels), n (repeats), s (first stride)

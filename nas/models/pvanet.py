@@ -43,7 +43,8 @@ from torch import nn
 
 from nas.blocks.pvanet import ConvCReLU, PvaCReLUBlock, PvaInception
 from nas.layers import ConvBnAct
-from nas.models.common import Classifier, init_weights, is_cifar
+from nas.layers.classifier import Classifier, init_weights
+from nas.models.common import is_cifar
 from nas.models.registry import register_model
 
 # C.ReLU stages: (blocks, 1x1/3x3 width, out, first stride)

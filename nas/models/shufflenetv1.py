@@ -38,7 +38,8 @@ from torch import nn
 
 from nas.blocks.shufflenet_v1 import ShuffleNetV1Unit
 from nas.layers import ConvBnAct, make_divisible
-from nas.models.common import Classifier, init_weights, is_cifar
+from nas.layers.classifier import Classifier, init_weights
+from nas.models.common import is_cifar
 from nas.models.registry import register_model
 
 # Table 1: output channels of stages 2, 3, 4 at 1x for each number of groups g.

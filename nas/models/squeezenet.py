@@ -30,7 +30,8 @@ from torch import nn
 
 from nas.blocks.fire import Fire
 from nas.layers import ConvBnAct
-from nas.models.common import init_weights, is_cifar
+from nas.layers.classifier import init_weights
+from nas.models.common import is_cifar
 from nas.models.registry import register_model
 
 # Fire output widths (e1x1 + e3x3; squeeze = out / 8, e3x3 = out / 2); "M" = 3x3/2 max-pool.

@@ -23,7 +23,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from nas.blocks.vgg import VGGStage
-from nas.models.common import Classifier, init_weights, is_cifar
+from nas.layers.classifier import Classifier, init_weights
+from nas.models.common import is_cifar
 from nas.models.registry import register_model
 
 # (convs per stage, channels) of Table 1's configurations

@@ -29,6 +29,7 @@ from nas.space.layerwise import LayerwiseSpace
 from nas.strategies import STRATEGIES, StrategyError
 from nas.strategies.fbnet import FBNetOptions, FBNetSearch, LatencyModel, SearchError
 from nas.training import NonFiniteLoss
+from nas.supernet import build_supernet
 
 USER_ERRORS = (DataError, SpaceError, LatencyTableError, SearchError, StrategyError, NonFiniteLoss)
 CHECKPOINT = "checkpoint.pt"
@@ -142,7 +143,7 @@ def run_fbnet(cfg: DictConfig, out_dir: Path, space, data, table, device: str, a
     before = 0.0  # epochs' seconds of the run this one resumes
     m = cfg.method
     opts = FBNetOptions(**{k: m[k] for k in FBNetOptions.__dataclass_fields__})
-    search = FBNetSearch(space.supernet(), data, lat_model, opts, seed=cfg.seed, device=device, writer=writer,
+    search = FBNetSearch(build_supernet(space), data, lat_model, opts, seed=cfg.seed, device=device, writer=writer,
                          augment=augment)
     if cfg.resume:
         state = torch.load(out_dir / CHECKPOINT, weights_only=True)

@@ -5,17 +5,19 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass
-from typing import Any, Dict, List, Sequence, Tuple
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 from torch import nn
 
 from nas.blocks import BLOCKS
-from nas.layers import ConvBnAct
-from nas.models.common import Classifier, init_weights
+from nas.layers import Classifier, ConvBnAct, init_weights
 from nas.space.arch import Arch
 from nas.space.errors import SpaceError
+
+
+STEM, HEAD, SHORTCUT = "stem", "head", "shortcut"  # pseudo-block names of the ops around the searched body
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,48 @@ class Layer:
     stride: int
     input_size: int
     candidates: Tuple[str, ...]
+
+
+class OpUse(NamedTuple):
+    """One op at one input shape, where an architecture uses it (what latency tables are keyed on).
+
+    ``config`` is the op's block config as ``build_block`` takes it (a ``block`` name and options);
+    ``site`` says where it sits (a layer label such as ``s2.1``; ``b2.0`` / ``b2.0.skip`` in a
+    factorized space) and ``choice`` which choice put it there. The op's input is
+    ``in_chs x input_size x input_size``; it gives ``out_chs`` channels at ``stride``.
+    """
+
+    site: str
+    choice: Any
+    config: Dict[str, Any]
+    in_chs: int
+    out_chs: int
+    stride: int
+    input_size: int
+
+
+class Residual(nn.Module):
+    """``body(x) + shortcut(x)``; the shortcut is identity, or avg-pool + 1x1 conv-BN projection."""
+
+    def __init__(self, body: nn.Module, in_chs: int, out_chs: int, stride: int, skip_op: str):
+        super().__init__()
+        self.body = body
+        same = stride == 1 and in_chs == out_chs
+        self.add = adds_shortcut(in_chs, out_chs, stride, skip_op)
+        pool = nn.AvgPool2d(stride, stride, ceil_mode=True) if stride > 1 else nn.Identity()
+        proj = ConvBnAct(in_chs, out_chs, 1, act=None) if in_chs != out_chs else nn.Identity()
+        self.shortcut = nn.Sequential(pool, proj) if self.add and not same else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.body(x)
+        if self.add:
+            out = out + self.shortcut(x)
+        return out
+
+
+def adds_shortcut(in_chs: int, out_chs: int, stride: int, skip_op: str) -> bool:
+    """Whether a :class:`Residual` layer with these shapes and ``skip_op`` adds a shortcut."""
+    return skip_op != "none" and ((stride == 1 and in_chs == out_chs) or skip_op == "pool")
 
 
 def build_block(cfg: Dict[str, Any], in_chs: int, out_chs: int, stride: int) -> nn.Module:
@@ -70,7 +114,9 @@ def make_rng(rng: Any) -> random.Random:
 
 
 class SearchSpace:
-    """Base class: subclasses set ``decisions`` and implement ``build`` / ``supernet``."""
+    """Base class: subclasses set ``kind`` (their space type) and ``decisions``, and implement ``build``."""
+
+    kind: str
 
     name: str
     source: str
@@ -145,6 +191,64 @@ class SearchSpace:
                  init: bool = True) -> ChildNet:
         net = ChildNet(stem, stages, head, classifier)
         return init_weights(net) if init else net
+
+    # --- the ops a network runs (what latency tables are keyed on) --------------------------------
+    def op_instances(self, arch: Arch) -> List[OpUse]:
+        """The ops ``arch`` runs between stem and head, in order."""
+        raise NotImplementedError
+
+    def all_op_instances(self) -> List[OpUse]:
+        """Every op between stem and head that some architecture runs (not deduplicated)."""
+        raise NotImplementedError
+
+    def head_widths(self) -> List[int]:
+        """Every channel count the head's input can have."""
+        raise NotImplementedError
+
+    def final_size(self) -> int:
+        """Spatial size of the head's input."""
+        raise NotImplementedError
+
+    def stem_op(self) -> OpUse:
+        s = self.stem
+        cfg = {"block": STEM, "kernel_size": s.get("kernel_size", 3), "act": s.get("act", "relu")}
+        return OpUse(STEM, STEM, cfg, 3, s["chs"], s["stride"], self.resolution)
+
+    def head_op(self, in_chs: int) -> OpUse:
+        cfg: Dict[str, Any] = {"block": HEAD}
+        if self.head.get("chs"):
+            cfg.update(chs=self.head["chs"], act=self.head.get("act", "relu"))
+        return OpUse(HEAD, HEAD, cfg, in_chs, self.num_classes, 1, self.final_size())
+
+    def network_ops(self, arch: Arch) -> List[OpUse]:
+        """Every op ``arch``'s network runs: stem, body, head."""
+        body = self.op_instances(arch)
+        return [self.stem_op(), *body, self.head_op(body[-1].out_chs if body else self.stem["chs"])]
+
+    def all_network_ops(self) -> List[OpUse]:
+        """Every op some architecture's network runs (stem, body, each head width; not deduplicated)."""
+        return [self.stem_op(), *self.all_op_instances(), *(self.head_op(w) for w in self.head_widths())]
+
+    def additive_ops(self) -> Optional[Tuple[List[OpUse], Dict[str, List[List[OpUse]]]]]:
+        """``(fixed ops, {decision label: per choice, the ops that choice adds})`` when every network is
+        the fixed ops plus, per decision, the ops of its choice (so latency is a sum over decisions, as
+        FBNet's expected latency needs); ``None`` where choices interact (shapes depend on several)."""
+        return None
+
+    def latency_bounds(self, cost: Callable[[OpUse], float]) -> Tuple[float, float]:
+        """Exact ``(min, max)`` over the space's architectures of the sum of ``cost`` over their
+        :meth:`network_ops`."""
+        additive = self.additive_ops()
+        if additive is None:
+            raise NotImplementedError(f"{type(self).__name__} must implement latency_bounds")
+        fixed, per_choice = additive
+        const = sum(cost(u) for u in fixed)
+        sums = [[sum(cost(u) for u in ops) for ops in choices] for choices in per_choice.values()]
+        return const + sum(min(s) for s in sums), const + sum(max(s) for s in sums)
+
+    def module_comments(self, arch: Arch, model: nn.Module) -> Dict[int, str]:
+        """Comments for exported code: ``{id(submodule of model): text}`` (model = ``self.build(arch)``)."""
+        return {}
 
     def __repr__(self) -> str:
         return (f"{type(self).__name__}({self.name!r}, variant={self.variant}, resolution={self.resolution}, "

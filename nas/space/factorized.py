@@ -26,7 +26,7 @@ import inspect
 import itertools
 import math
 from dataclasses import dataclass
-from typing import Any, Dict, List, Tuple
+from typing import Any, Callable, Dict, List, Tuple
 
 import torch
 from torch import nn
@@ -34,37 +34,12 @@ from torch import nn
 from nas.blocks import BLOCKS
 from nas.layers import ConvBnAct, make_divisible
 from nas.space.arch import Arch
-from nas.space.base import Decision, SearchSpace, build_block
-from nas.space.layerwise import OpUse
+from nas.space.base import SHORTCUT, Decision, OpUse, Residual, SearchSpace, adds_shortcut, build_block
 from nas.space.loader import SPACE_TYPES
 from nas.space.validate import Checker
 
 DECISIONS = ("conv_op", "kernel_size", "se_ratio", "skip_op", "filter_mult", "layers_delta")
 SKIP_OPS = ("pool", "identity", "none")
-
-
-class Residual(nn.Module):
-    """``body(x) + shortcut(x)``; the shortcut is identity, or avg-pool + 1x1 conv-BN projection."""
-
-    def __init__(self, body: nn.Module, in_chs: int, out_chs: int, stride: int, skip_op: str):
-        super().__init__()
-        self.body = body
-        same = stride == 1 and in_chs == out_chs
-        self.add = skip_op != "none" and (same or skip_op == "pool")
-        pool = nn.AvgPool2d(stride, stride, ceil_mode=True) if stride > 1 else nn.Identity()
-        proj = ConvBnAct(in_chs, out_chs, 1, act=None) if in_chs != out_chs else nn.Identity()
-        self.shortcut = nn.Sequential(pool, proj) if self.add and not same else nn.Identity()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.body(x)
-        if self.add:
-            out = out + self.shortcut(x)
-        return out
-
-
-def adds_shortcut(in_chs: int, out_chs: int, stride: int, skip_op: str) -> bool:
-    """Whether a :class:`Residual` layer with these shapes and ``skip_op`` adds a shortcut."""
-    return skip_op != "none" and ((stride == 1 and in_chs == out_chs) or skip_op == "pool")
 
 
 @dataclass(frozen=True)
@@ -82,6 +57,8 @@ class BlockPlan:
 
 @SPACE_TYPES.register("factorized")
 class FactorizedSpace(SearchSpace):
+    kind = "factorized"
+
     def __init__(self, name: str, source: str, data: Dict[str, Any], c: Checker, common: Dict[str, Any],
                  args: Dict[str, Any]):
         c.keys(data, "", ["variants", "stem", "blocks", "decisions"], ["name", "type", "description", "paper", "head"])
@@ -120,7 +97,7 @@ class FactorizedSpace(SearchSpace):
                           for k in DECISIONS]
         self._check_ops(c)
 
-    def _op_config(self, conv_op: str, kernel_size: int, se_ratio: float) -> Dict[str, Any]:
+    def op_config(self, conv_op: str, kernel_size: int, se_ratio: float) -> Dict[str, Any]:
         cfg = dict(self.conv_ops[conv_op])
         accepted = inspect.signature(BLOCKS.get(cfg["block"]).__init__).parameters
         if "kernel_size" in accepted:
@@ -144,7 +121,7 @@ class FactorizedSpace(SearchSpace):
                         for se in self.options["se_ratio"]:
                             try:
                                 with torch.device("meta"):
-                                    build_block(self._op_config(name, k, se), b.in_chs, b.out_chs, b.stride)
+                                    build_block(self.op_config(name, k, se), b.in_chs, b.out_chs, b.stride)
                             except (ValueError, TypeError, RuntimeError) as err:
                                 raise c.fail(f"decisions.conv_op.{name}", f"an op that takes {b.in_chs}->"
                                              f"{b.out_chs} channels at stride {b.stride} (block {b.index + 1}): "
@@ -159,7 +136,7 @@ class FactorizedSpace(SearchSpace):
         for i, (_, layers, stride) in enumerate(self.blocks):
             get = lambda k: choices[f"b{i + 1}.{k}"]
             out_chs = self.block_chs(i, get("filter_mult"))
-            op = self._op_config(get("conv_op"), get("kernel_size"), get("se_ratio"))
+            op = self.op_config(get("conv_op"), get("kernel_size"), get("se_ratio"))
             plans.append(BlockPlan(i, in_chs, out_chs, stride, max(1, layers + get("layers_delta")), op,
                                    get("skip_op")))
             in_chs = out_chs
@@ -177,10 +154,6 @@ class FactorizedSpace(SearchSpace):
             stages.append(layers)
         return self.assemble(self.build_stem(), stages, *self.build_head(plans[-1].out_chs))
 
-    def supernet(self):
-        from nas.supernet_elastic import ElasticSupernet
-        return ElasticSupernet(self)
-
     # --- op instances (for latency tables) -----------------------------------------------------
     def block_input_size(self, i: int) -> int:
         """Spatial size of block ``i``'s (0-based) input."""
@@ -196,15 +169,53 @@ class FactorizedSpace(SearchSpace):
         ``out + shortcut(x)``, the shortcut being identity or avg-pool + 1x1 projection)."""
         _, layers, stride = self.blocks[i]
         out_chs = self.block_chs(i, choices["filter_mult"])
-        op = self._op_config(choices["conv_op"], choices["kernel_size"], choices["se_ratio"])
+        op = self.op_config(choices["conv_op"], choices["kernel_size"], choices["se_ratio"])
         size, skip_op, uses = self.block_input_size(i), choices["skip_op"], []
         for j in range(max(1, layers + choices["layers_delta"])):
             cin, s, sz = (in_chs, stride, size) if j == 0 else (out_chs, 1, math.ceil(size / stride))
             site = f"b{i + 1}.{j}"
             uses.append(OpUse(site, choices["conv_op"], dict(op), cin, out_chs, s, sz))
             if adds_shortcut(cin, out_chs, s, skip_op):
-                uses.append(OpUse(f"{site}.skip", skip_op, {"block": "shortcut"}, cin, out_chs, s, sz))
+                uses.append(OpUse(f"{site}.skip", skip_op, {"block": SHORTCUT}, cin, out_chs, s, sz))
         return uses
+
+    def head_widths(self) -> List[int]:
+        return sorted({self.block_chs(len(self.blocks) - 1, m) for m in self.options["filter_mult"]})
+
+    def final_size(self) -> int:
+        return self.block_input_size(len(self.blocks))
+
+    def latency_bounds(self, cost: Callable[[OpUse], float]) -> Tuple[float, float]:
+        """Dynamic programming over blocks: a block's cost depends on its own decisions and its input
+        width (the previous block's filter multiplier), so the state is the width between blocks."""
+        o = self.options
+        combos = [dict(zip(DECISIONS, c)) for c in itertools.product(*(o[k] for k in DECISIONS))]
+        lo: Dict[int, float] = {self.stem["chs"]: 0.0}
+        hi: Dict[int, float] = {self.stem["chs"]: 0.0}
+        for i in range(len(self.blocks)):
+            new_lo: Dict[int, float] = {}
+            new_hi: Dict[int, float] = {}
+            for in_chs in lo:
+                for c in combos:
+                    block = sum(cost(u) for u in self.block_op_instances(i, in_chs, c))
+                    out = self.block_chs(i, c["filter_mult"])
+                    new_lo[out] = min(new_lo.get(out, math.inf), lo[in_chs] + block)
+                    new_hi[out] = max(new_hi.get(out, -math.inf), hi[in_chs] + block)
+            lo, hi = new_lo, new_hi
+        stem = cost(self.stem_op())
+        ends = {w: cost(self.head_op(w)) for w in lo}
+        return stem + min(lo[w] + ends[w] for w in lo), stem + max(hi[w] + ends[w] for w in hi)
+
+    def module_comments(self, arch: Arch, model: nn.Module) -> Dict[int, str]:
+        out: Dict[int, str] = {}
+        c = arch.choices
+        for stage, b in zip(model.stages, self.plan(c)):
+            p = f"b{b.index + 1}"
+            out[id(stage)] = (f"block {p}: {c[p + '.conv_op']}, kernel {c[p + '.kernel_size']}, se "
+                              f"{c[p + '.se_ratio']:g}, skip {b.skip_op}, {b.layers} layer"
+                              f"{'s' * (b.layers > 1)} ({c[p + '.layers_delta']:+d}), {b.in_chs} -> {b.out_chs} "
+                              f"channels (x{c[p + '.filter_mult']:g}), stride {b.stride}")
+        return out
 
     def op_instances(self, arch: Arch) -> List[OpUse]:
         """The ops ``arch`` runs between stem and head, in order (see :meth:`block_op_instances`)."""

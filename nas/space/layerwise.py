@@ -21,38 +21,22 @@ Decisions are labelled ``s<stage>.<layer>`` (1-based stages, 0-based layers).
 from __future__ import annotations
 
 import math
-from typing import Any, Dict, List, NamedTuple
+from typing import Any, Dict, List, Tuple
 
 import torch
 from torch import nn
 
 from nas.space.arch import Arch
-from nas.space.base import Decision, Layer, SearchSpace, build_block
+from nas.space.base import Decision, Layer, OpUse, SearchSpace, build_block
 from nas.space.loader import SPACE_TYPES
 from nas.layers import make_divisible
 from nas.space.validate import Checker
 
 
-class OpUse(NamedTuple):
-    """One op at one input shape, where an architecture uses it (what latency tables are keyed on).
-
-    ``config`` is the op's block config as ``build_block`` takes it (a ``block`` name and options);
-    ``site`` says where it sits (a layer label such as ``s2.1``; ``b2.0`` / ``b2.0.skip`` in a
-    factorized space) and ``choice`` which choice put it there. The op's input is
-    ``in_chs x input_size x input_size``; it gives ``out_chs`` channels at ``stride``.
-    """
-
-    site: str
-    choice: Any
-    config: Dict[str, Any]
-    in_chs: int
-    out_chs: int
-    stride: int
-    input_size: int
-
-
 @SPACE_TYPES.register("layerwise")
 class LayerwiseSpace(SearchSpace):
+    kind = "layerwise"
+
     def __init__(self, name: str, source: str, data: Dict[str, Any], c: Checker, common: Dict[str, Any],
                  args: Dict[str, Any]):
         c.keys(data, "", ["variants", "stem", "stages", "candidates"],
@@ -131,10 +115,6 @@ class LayerwiseSpace(SearchSpace):
         stages = [[self.build_op(self.op_of(arch, l), l) for l in st] for st in self.stage_layers()]
         return self.assemble(self.build_stem(), stages, *self.build_head(self.out_chs))
 
-    def supernet(self):
-        from nas.supernet import Supernet
-        return Supernet(self)
-
     # --- op instances (for latency tables) -----------------------------------------------------
     def op_instances(self, arch: Arch) -> List[OpUse]:
         """The searchable-body ops ``arch`` runs, one per layer in order (stem and head not included)."""
@@ -144,6 +124,32 @@ class LayerwiseSpace(SearchSpace):
     def all_op_instances(self) -> List[OpUse]:
         """Every (layer, candidate) op any architecture of this space can run (not deduplicated)."""
         return [self.layer_op_instance(l, name) for l in self.layers for name in l.candidates]
+
+    def head_widths(self) -> List[int]:
+        return [self.out_chs]
+
+    def final_size(self) -> int:
+        last = self.layers[-1]
+        return math.ceil(last.input_size / last.stride)
+
+    def additive_ops(self) -> Tuple[List[OpUse], Dict[str, List[List[OpUse]]]]:
+        fixed = [self.stem_op(), self.head_op(self.out_chs)]
+        fixed += [self.layer_op_instance(l, self.fixed[l.label]) for l in self.layers if l.label in self.fixed]
+        layers = {l.label: l for l in self.layers}
+        return fixed, {d.label: [[self.layer_op_instance(layers[d.label], c)] for c in d.choices]
+                       for d in self.decisions}
+
+    def module_comments(self, arch: Arch, model: nn.Module) -> Dict[int, str]:
+        out: Dict[int, str] = {}
+        for i, (stage, layers) in enumerate(zip(model.stages, self.stage_layers())):
+            first = layers[0]
+            out[id(stage)] = (f"stage {i + 1}: {len(layers)} layer{'s' * (len(layers) > 1)}, {first.in_chs} -> "
+                              f"{first.out_chs} channels, stride {first.stride}, {first.input_size}x"
+                              f"{first.input_size} input")
+            for block, layer in zip(stage, layers):
+                fixed = " (fixed)" if layer.label in self.fixed else ""
+                out[id(block)] = f"{layer.label}: {self.op_of(arch, layer)}{fixed}"
+        return out
 
     def layer_op_instance(self, layer: Layer, name: str) -> OpUse:
         """Candidate ``name`` at ``layer``."""

@@ -17,10 +17,11 @@ from typing import Dict, Iterator, List, Tuple
 import torch
 from torch import nn
 
-from nas.layers import ConvBnAct
+from nas.layers import ConvBnAct, init_weights
 from nas.space.arch import Arch
-from nas.space.base import build_block
-from nas.space.factorized import FactorizedSpace, Residual
+from nas.space.base import Residual, adds_shortcut, build_block
+from nas.space.factorized import FactorizedSpace
+from nas.supernet.registry import SUPERNETS
 
 
 def _mask_hook(module: nn.Module, inputs, out: torch.Tensor) -> torch.Tensor:
@@ -75,7 +76,7 @@ class ElasticSlot(nn.Module):
         for conv_op, k, se in itertools.product(*(space.options[n] for n in ("conv_op", "kernel_size", "se_ratio"))):
             key = f"{conv_op}_k{k}_se{se:g}".replace(".", "p")
             self.keys[(conv_op, k, se)] = key
-            ops[key] = build_block(space._op_config(conv_op, k, se), in_max, out_max, stride)
+            ops[key] = build_block(space.op_config(conv_op, k, se), in_max, out_max, stride)
         self.ops = nn.ModuleDict(ops)
         self.proj = ConvBnAct(in_max, out_max, 1, act=None)
         self.pool = nn.AvgPool2d(stride, stride, ceil_mode=True) if stride > 1 else nn.Identity()
@@ -92,7 +93,7 @@ class ElasticSlot(nn.Module):
         cache = (self.key, in_chs, out_chs)
         if cache not in self._widths:
             with torch.device("meta"):
-                child = build_block(self.space._op_config(*op_key), in_chs, out_chs, self.stride)
+                child = build_block(self.space.op_config(*op_key), in_chs, out_chs, self.stride)
             mods = dict(child.named_modules())
             self._widths[cache] = [_width(mods[name]) for name, _ in self.masked[self.key]]
         for (_, m), w in zip(self.masked[self.key], self._widths[cache]):
@@ -104,17 +105,16 @@ class ElasticSlot(nn.Module):
         if not self.enabled:
             return x
         out = self.ops[self.key](x)
-        same = self.stride == 1 and self.in_chs == self.out_chs
-        if self.skip_op != "none" and same:
-            out = out + _fit(x, out.shape[1])
-        elif self.skip_op == "pool" and not same:
-            short = self.pool(x)
-            out = out + (self.proj(short) if self.in_chs != self.out_chs else _fit(short, out.shape[1]))
-        return out
+        if not adds_shortcut(self.in_chs, self.out_chs, self.stride, self.skip_op):
+            return out
+        if self.stride == 1 and self.in_chs == self.out_chs:
+            return out + _fit(x, out.shape[1])
+        short = self.pool(x)
+        return out + (self.proj(short) if self.in_chs != self.out_chs else _fit(short, out.shape[1]))
 
     def extract(self) -> nn.Module:
         conv_op = next(k for k, v in self.keys.items() if v == self.key)
-        body = build_block(self.space._op_config(*conv_op), self.in_chs, self.out_chs, self.stride)
+        body = build_block(self.space.op_config(*conv_op), self.in_chs, self.out_chs, self.stride)
         _copy_sliced(body, self.ops[self.key])
         child = Residual(body, self.in_chs, self.out_chs, self.stride, self.skip_op)
         if isinstance(child.shortcut, nn.Sequential) and isinstance(child.shortcut[1], ConvBnAct):
@@ -122,8 +122,9 @@ class ElasticSlot(nn.Module):
         return child.train(self.training)
 
 
+@SUPERNETS.register("factorized", modes=("fixed",))
 class ElasticSupernet(nn.Module):
-    """``space.supernet()`` for a :class:`FactorizedSpace`; fixed-path mode only."""
+    """The supernet of a :class:`FactorizedSpace` (``build_supernet(space)``); fixed-path mode only."""
 
     def __init__(self, space: FactorizedSpace):
         super().__init__()
@@ -140,7 +141,7 @@ class ElasticSupernet(nn.Module):
             in_max = out_max
         self.stages = nn.Sequential(*stages)
         self.head, self.classifier = space.build_head(in_max)
-        from nas.models.common import init_weights
+        from nas.layers.classifier import init_weights
         init_weights(self)
         self.arch: Arch | None = None
         self.set_arch(space.sample(0))

@@ -25,8 +25,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from nas.layers import init_weights
 from nas.space.arch import Arch
 from nas.space.layerwise import LayerwiseSpace
+from nas.supernet.registry import SUPERNETS
 
 MODES = ("soft", "hard", "fixed")
 
@@ -68,8 +70,9 @@ class MixedOp(nn.Module):
         return self.ops[self.names[index]](x) * hard
 
 
+@SUPERNETS.register("layerwise", modes=MODES)
 class Supernet(nn.Module):
-    """The supernet of a :class:`LayerwiseSpace` (``space.supernet()``)."""
+    """The supernet of a :class:`LayerwiseSpace` (``build_supernet(space)``)."""
 
     def __init__(self, space: LayerwiseSpace):
         super().__init__()
@@ -86,7 +89,7 @@ class Supernet(nn.Module):
             stages.append(nn.Sequential(*layers))
         self.stages = nn.Sequential(*stages)
         self.head, self.classifier = space.build_head(space.out_chs)
-        from nas.models.common import init_weights
+        from nas.layers.classifier import init_weights
         init_weights(self)
         self.labels = [layer.label for layer in space.layers if layer.label not in space.fixed]
         self._mixed: Dict[str, MixedOp] = {}

@@ -1,0 +1,33 @@
+"""Weight-sharing supernets, one per search-space type, built by :func:`build_supernet`.
+
+A space is plain data and never builds its own supernet: ``build_supernet(space)`` looks the class
+up by ``space.kind`` (``layerwise``: :class:`~nas.supernet.layerwise.Supernet` with soft / hard /
+fixed modes; ``factorized``: :class:`~nas.supernet.elastic.ElasticSupernet`, fixed paths only).
+Adding a space type means one file in ``nas/space/`` and one here, registered under the same name.
+
+>>> net = build_supernet(load_space("fbnet", variant="cifar")).set_mode("hard", tau=5.0)
+>>> child = net.extract(arch)  # a plain nn.Module with the shared weights
+"""
+
+from __future__ import annotations
+
+from typing import Tuple
+
+from nas.supernet.registry import SUPERNETS
+from nas.supernet import elastic as _elastic  # noqa: F401  (registers the supernets)
+from nas.supernet import layerwise as _layerwise  # noqa: F401
+from nas.supernet.elastic import ElasticSupernet
+from nas.supernet.layerwise import MODES, MixedOp, Supernet
+
+
+def supernet_modes(space) -> Tuple[str, ...]:
+    """The training modes the supernet of ``space`` offers (``soft``, ``hard``, ``fixed``)."""
+    return tuple(SUPERNETS.meta(space.kind)["modes"])
+
+
+def build_supernet(space, **options):
+    """The weight-sharing supernet of ``space`` (freshly initialised)."""
+    return SUPERNETS.get(space.kind)(space, **options)
+
+
+__all__ = ["ElasticSupernet", "MODES", "MixedOp", "SUPERNETS", "Supernet", "build_supernet", "supernet_modes"]
