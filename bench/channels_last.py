@@ -4,7 +4,7 @@
 
 For every CIFAR-form model (and the fbnet supernet in hard single-path mode) it alternates the two
 formats ``--repeats`` times, each a few timed SGD steps after warm-up, and prints the minimum step time
-of each and their ratio. ``nas.training`` trains in channels-last because of these figures.
+of each and their ratio. ``nas.loops`` trains in channels-last because of these figures.
 """
 
 from __future__ import annotations

@@ -17,9 +17,9 @@ import random
 import time
 
 import torch
-import torch.nn.functional as F
 
 from nas.data import BatchLoader, search_data
+from nas.loops import Recipe, train_epoch
 from nas.space import load_space
 from nas.supernet import build_supernet
 
@@ -40,26 +40,21 @@ def main() -> None:
     pool = int(args.paths.split(":")[1]) if args.paths.startswith("pool:") else None
     opt = torch.optim.SGD(list(net.weight_parameters()), lr=args.lr, momentum=0.9, nesterov=True, weight_decay=1e-4)
     loader = BatchLoader(data.weight, 64, seed=0, drop_last=True)
+    recipe = Recipe(epochs=args.epochs, batch_size=64, lr=args.lr, label_smoothing=0.0)
+    step = [0]
+
+    def choose_path() -> None:
+        if args.paths == "random":
+            net.set_arch(space.sample(random.Random(step[0] * 7)))
+        elif pool is not None:
+            net.set_arch(space.sample(random.Random(step[0] % pool)))
+        step[0] += 1
+
     t0 = time.time()
     for epoch in range(args.epochs):
-        loader.set_epoch(epoch)
-        total = correct = seen = 0
-        for x, y in loader:
-            if args.paths == "random":
-                net.set_arch(space.sample(random.Random(seen * 7 + epoch)))
-            elif pool is not None:
-                net.set_arch(space.sample(random.Random((seen // 64 * 7 + epoch) % pool)))
-            out = net(x)
-            loss = F.cross_entropy(out, y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            total += loss.item() * len(y)
-            correct += (out.argmax(1) == y).sum().item()
-            seen += len(y)
-        print(f"{args.paths} width {args.width} lr {args.lr}: epoch {epoch + 1} train loss {total / seen:.3f} "
-              f"acc {correct / seen:.3f} ({time.time() - t0:.0f} s)", flush=True)
-
+        m = train_epoch(net, loader, opt, recipe, epoch, before_step=choose_path, progress=False)
+        print(f"{args.paths} width {args.width} lr {args.lr}: epoch {epoch + 1} train loss {m['train_loss']:.3f} "
+              f"acc {m['train_acc']:.3f} ({time.time() - t0:.0f} s)", flush=True)
 
 if __name__ == "__main__":
     main()

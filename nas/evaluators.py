@@ -11,6 +11,7 @@ Both train on the weight split and score on the architecture split (held out fro
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import random
 import time
@@ -24,7 +25,7 @@ from nas.data import BatchLoader, SearchData
 from nas.profile import profile
 from nas.registry import Registry
 from nas.space import Arch
-from nas.training import Recipe, evaluate, make_optimizer, recalibrate_bn, to_device, train_epoch
+from nas.loops import Recipe, evaluate, make_optimizer, recalibrate_bn, to_device, train_epoch
 from nas.supernet import build_supernet
 
 EVALUATORS = Registry("evaluator")
@@ -38,6 +39,23 @@ class Evaluator:
         self.space, self.data, self.latency_ms, self.recipe = space, data, latency_ms, recipe
         self.device, self.seed = device, seed
 
+    accuracy_kind = "evaluator score (search)"  # what the ``accuracy`` figure is (reports label it)
+
+    @classmethod
+    def from_config(cls, space, data: SearchData, latency_ms: Callable[[Arch], float], options: Dict[str, Any], *,
+                    device: str = "cpu", seed: int = 0, augment: bool = False,
+                    context: Optional[Dict[str, Any]] = None) -> "Evaluator":
+        """Built from the ``evaluator`` config section: the training recipe's fields make the
+        :class:`~nas.loops.Recipe`; of the rest, those the evaluator's constructor takes are passed on.
+        ``context`` (the data config and class count) keys caches of trained supernets."""
+        fields = set(Recipe.__dataclass_fields__)
+        recipe = Recipe(**{k: v for k, v in options.items() if k in fields}, augment=augment)
+        takes = inspect.signature(cls.__init__).parameters
+        extra = {k: v for k, v in options.items() if k not in fields and k != "name" and k in takes}
+        if "cache_key" in takes:
+            extra["cache_key"] = context or {}
+        return cls(space, data, latency_ms, recipe, device=device, seed=seed, **extra)
+
     def figures(self, arch: Arch, accuracy: float, started: float) -> Dict[str, float]:
         size = (1, 3, self.space.resolution, self.space.resolution)
         with torch.device("meta"):
@@ -49,6 +67,8 @@ class Evaluator:
 @EVALUATORS.register("proxy")
 class ProxyEvaluator(Evaluator):
     """Train the child from scratch for ``recipe.epochs`` on the weight split, score on the arch split."""
+
+    accuracy_kind = "proxy evaluator (search)"
 
     def __call__(self, arch: Arch) -> Dict[str, float]:
         started = time.perf_counter()
@@ -66,6 +86,8 @@ class ProxyEvaluator(Evaluator):
 @EVALUATORS.register("oneshot")
 class OneShotEvaluator(Evaluator):
     """Score archs with a uniformly trained, cached supernet (SPOS) after BN re-estimation."""
+
+    accuracy_kind = "shared weights (oneshot evaluator)"
 
     def __init__(self, *args: Any, cache_dir: str = "outputs/supernets", bn_batches: int = 4,
                  cache_key: Optional[Dict[str, Any]] = None, **kwargs: Any):

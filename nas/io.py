@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 
-def _atomic(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
+def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
+    """Call ``write(tmp_path)`` on a temp file beside ``path``, then move it over ``path`` (or remove it)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -27,14 +28,19 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     def write(tmp: str) -> None:
         with open(tmp, "w") as f:
             f.write(text)
-    return _atomic(path, write)
+    return atomic_write(path, write)
 
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> Path:
     import torch
 
-    return _atomic(path, lambda tmp: torch.save(obj, tmp))
+    return atomic_write(path, lambda tmp: torch.save(obj, tmp))
 
 
 def write_json(path: str | os.PathLike, data: Any) -> Path:
     return atomic_write_text(path, json.dumps(data, indent=2, default=str) + "\n")
+
+
+def atomic_save_figure(fig, path: str | os.PathLike, dpi: int = 130) -> Path:
+    """A matplotlib figure as PNG."""
+    return atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=dpi))

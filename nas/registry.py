@@ -9,8 +9,10 @@ from __future__ import annotations
 import difflib
 from typing import Any, Callable, Dict, Iterator, List
 
+from nas.errors import NasError
 
-class UnknownNameError(KeyError):
+
+class UnknownNameError(NasError, KeyError):
     """A name that is not in a registry; the message lists the known names."""
 
     def __str__(self) -> str:  # KeyError would quote the whole message

@@ -102,32 +102,32 @@ def test_tiny_search_end_to_end(tmp_path, toy):
     assert list((run / "tb").iterdir()) and len(list((run / "samples").glob("sample_*.yaml"))) >= 1
     arch = Arch.load(run / "arch.yaml")
     assert arch.space == "toy" and set(arch.choices) == {"s1.0", "s1.1", "s2.0"}
-    assert json.loads((run / "summary.json").read_text())["final"]["predicted_ms"] == summary["final"]["predicted_ms"]
-    assert len(summary["history"]) == 3 and "a_lat_ms" in summary["history"][-1]
+    assert json.loads((run / "summary.json").read_text())["found"]["latency_ms"] == summary.found.latency_ms
+    assert len(summary.history) == 3 and "a_lat_ms" in summary.history[-1]
 
 
 def test_found_archs_are_timed_the_way_the_table_was(tmp_path, toy, monkeypatch):
     """latency.measure times the final arch and the samples with the table's settings (threads, scale)."""
-    import nas.latency.validate as validate
+    import nas.latency.measure as measure
 
     space_path, table = toy
     seen = {}
-    real = validate.time_archs
+    real = measure.time_archs
 
     def spy(space, archs, s, *args, **kwargs):
         seen.update(threads=s.threads, batch=s.batch_size, n=len(archs))
         return real(space, archs, s, *args, **kwargs)
 
-    monkeypatch.setattr(validate, "time_archs", spy)
+    monkeypatch.setattr(measure, "time_archs", spy)
     cfg = tiny_cfg(tmp_path, space_path, table, "latency.measure=true", "method.epochs=1", "method.warmup_epochs=0")
     summary = run_search(cfg, tmp_path / "unused")  # the toy table is from another CPU: not timed, said so
-    assert "measure_note" in summary and "device_name" in summary["measure_note"] and not seen
-    assert "measured_ms" not in summary["final"] and "found archs not timed" in format_summary(summary)
+    assert summary.notes and "device_name" in summary.notes[0] and not seen
+    assert summary.found.measured_ms is None and "found archs not timed" in format_summary(summary)
     summary = run_search(tiny_cfg(tmp_path, space_path, table, "latency.measure=true", "latency.allow_mismatch=true",
                                   "method.epochs=1", "method.warmup_epochs=0", f"out_dir={tmp_path / 'run2'}"),
                          tmp_path / "unused")
-    assert seen == {"threads": 1, "batch": 1, "n": 1 + len(summary["samples"])}
-    assert summary["final"]["measured_ms"] > 0 and all(s["measured_ms"] > 0 for s in summary["samples"])
+    assert seen == {"threads": 1, "batch": 1, "n": 1 + len(summary.candidates)}
+    assert summary.found.measured_ms > 0 and all(s.measured_ms > 0 for s in summary.candidates)
 
 
 def test_resume_ends_with_the_same_architecture(tmp_path, toy, monkeypatch):
@@ -145,8 +145,8 @@ def test_resume_ends_with_the_same_architecture(tmp_path, toy, monkeypatch):
         run_search(tiny_cfg(tmp_path / "b", space_path, table), tmp_path)
     monkeypatch.setattr(FBNetSearch, "run_epoch", original)
     resumed = run_search(tiny_cfg(tmp_path / "c", space_path, table, f"resume={tmp_path / 'b' / 'run'}"), tmp_path)
-    assert Arch.load(resumed["arch_file"]) == Arch.load(full["arch_file"])
-    assert resumed["history"] == full["history"]
+    assert Arch.load(resumed.found.arch_file) == Arch.load(full.found.arch_file)
+    assert resumed.history == full.history
     a = torch.load(tmp_path / "a" / "run" / "checkpoint.pt", weights_only=True)["search"]["supernet"]
     b = torch.load(tmp_path / "b" / "run" / "checkpoint.pt", weights_only=True)["search"]["supernet"]
     assert all(torch.equal(a[k], b[k]) for k in a)
@@ -171,8 +171,8 @@ def test_a_table_built_in_the_run_does_not_change_it(tmp_path, toy, monkeypatch)
 
     monkeypatch.setattr(search_run, "resolve_table", building)
     built = run_search(tiny_cfg(tmp_path / "b", space_path, table), tmp_path)
-    assert built["history"] == cached["history"]
-    assert Arch.load(built["arch_file"]) == Arch.load(cached["arch_file"])
+    assert built.history == cached.history
+    assert Arch.load(built.found.arch_file) == Arch.load(cached.found.arch_file)
 
 
 def test_theta_moves_toward_the_cheaper_op(tmp_path, toy):
@@ -185,7 +185,7 @@ def test_theta_moves_toward_the_cheaper_op(tmp_path, toy):
         if key.endswith("theta"):
             probs = theta.softmax(0)
             assert probs[names.index("skip")] > 0.5, (key, probs)
-    assert summary["history"][-1]["expected_latency_ms"] < summary["history"][0]["expected_latency_ms"]
+    assert summary.history[-1]["expected_latency_ms"] < summary.history[0]["expected_latency_ms"]
 
 
 def test_found_arch_meets_the_target_not_just_argmax(tmp_path, toy):
@@ -194,10 +194,10 @@ def test_found_arch_meets_the_target_not_just_argmax(tmp_path, toy):
     space_path, table = toy
     target = ["latency.target_ms=4.3", "method.theta_lr=0.0", "method.epochs=2"]
     s = run_search(tiny_cfg(tmp_path, space_path, table, *target), tmp_path)
-    assert s["derive"] == "target" and 0.95 * 4.3 <= s["final"]["predicted_ms"] <= 4.3  # two k3 + one skip: 4.25
-    assert sorted(Arch.load(s["arch_file"]).choices.values()) == ["k3", "k3", "skip"]
+    assert s.derive == "target" and 0.95 * 4.3 <= s.found.latency_ms <= 4.3  # two k3 + one skip: 4.25
+    assert sorted(Arch.load(s.found.arch_file).choices.values()) == ["k3", "k3", "skip"]
     s = run_search(tiny_cfg(tmp_path, space_path, table, *target, "method.derive=argmax"), tmp_path)
-    assert s["derive"] == "argmax" and s["final"]["predicted_ms"] == pytest.approx(6.2)
+    assert s.derive == "argmax" and s.found.latency_ms == pytest.approx(6.2)
     with pytest.raises(SearchError, match="needs a latency target"):
         run_search(tiny_cfg(tmp_path, space_path, table, "method.derive=target", "method.epochs=1"), tmp_path)
     with pytest.raises(SearchError, match="expected auto, argmax or target"):
@@ -228,7 +228,7 @@ def test_search_finds_the_clearly_better_op(tmp_path, monkeypatch):
     summary = run_search(tiny_cfg(tmp_path, path, table, "method.epochs=8", "method.warmup_epochs=2",
                                   "method.max_steps_per_epoch=8", "method.theta_lr=0.1", "data.limit_train=480",
                                   "method.mode=soft"), tmp_path)
-    assert set(Arch.load(summary["arch_file"]).choices.values()) == {"conv"}
+    assert set(Arch.load(summary.found.arch_file).choices.values()) == {"conv"}
 
 
 def test_error_paths(tmp_path, toy):

@@ -3,7 +3,6 @@
 import json
 
 import pytest
-import torch
 
 from nas.space import Arch, load_space
 from nas.search.run import run_search
@@ -38,22 +37,22 @@ def test_controller_search_writes_its_outputs(tmp_path, toy, method, evaluator):
     assert len(lines) == 4 and all({"reward", "accuracy", "latency_ms"} <= set(json.loads(l)["result"]) for l in lines)
     best = Arch.load(run / "best_arch.yaml")
     assert best.space == "toy" and (run / "pareto.png").is_file() and list((run / "pareto").glob("arch_*.yaml"))
-    assert summary["best"]["reward"] == max(json.loads(l)["result"]["reward"] for l in lines)
-    assert 0.1 <= summary["target_ms"] <= 6.5  # the middle of the table's range when no target is given
+    assert summary.found.reward == max(json.loads(l)["result"]["reward"] for l in lines)
+    assert 0.1 <= summary.target_ms <= 6.5  # the middle of the table's range when no target is given
 
 
 def test_controller_resume_continues_and_oneshot_supernet_is_reused(tmp_path, toy):
     space_path, table = toy
     first = run_search(controller_cfg(tmp_path, space_path, table, "method=evolution", "method.budget=3",
                                       "method.options.population_size=2", "method.options.sample_size=2"), tmp_path)
-    assert first["evaluations"] == 3
+    assert first.evaluations == 3
     cached = list((tmp_path / "supernets").glob("*.pt"))
     assert len(cached) == 1
     stamp = cached[0].stat().st_mtime_ns
     again = run_search(controller_cfg(tmp_path, space_path, table, "method=evolution", "method.budget=5",
                                       "method.options.population_size=2", "method.options.sample_size=2",
                                       f"resume={tmp_path / 'run'}"), tmp_path)
-    assert again["resumed"] == 3 and again["evaluations"] <= 2  # repeats of a logged arch are not re-evaluated
+    assert again.resumed == 3 and again.evaluations <= 2  # repeats of a logged arch are not re-evaluated
     assert len((tmp_path / "run" / "archs.jsonl").read_text().splitlines()) == 5
     assert cached[0].stat().st_mtime_ns == stamp  # the trained supernet was loaded, not retrained
 
@@ -67,4 +66,4 @@ def test_factorized_space_with_a_controller(tmp_path):
     table = table_for(space, lambda use: 1.0).save(tmp_path / "t.json")
     summary = run_search(controller_cfg(tmp_path, path, table, "method=random", "method.budget=3",
                                         "latency.target_ms=5"), tmp_path)
-    assert summary["space"] == "tinyf" and len(summary["pareto"]) >= 1
+    assert summary.space == "tinyf" and len(summary.candidates) >= 1

@@ -1,7 +1,6 @@
 """Search spaces: loading at both resolutions, validation errors, archs, building children."""
 
 import json
-import math
 
 import pytest
 import torch

@@ -10,8 +10,8 @@ import torch
 
 from nas.space import load_space
 from nas.strategies import (STRATEGIES, MnasReward, Record, StrategyError, check_result, create_strategy,
-                            make_reward, mnas_reward, pareto_front, run_search)
-from nas.strategies.base import dominates
+                            make_reward, mnas_reward, pareto_front, run_strategy)
+from nas.pareto import dominates
 from nas.strategies.rl import ControllerPolicy
 from test_strategies_tasks import ChainTask, toy_space
 
@@ -53,9 +53,9 @@ def test_reward_presets_and_the_papers_trade_off():
 
 # --- registry, options, results ---------------------------------------------------------------------
 def test_registry_and_clear_option_errors():
-    assert STRATEGIES.names() == sorted(METHODS)
+    assert STRATEGIES.names() == sorted(METHODS + ["fbnet"])  # fbnet trains a supernet: tested in test_search.py
     space = toy_space()
-    with pytest.raises(KeyError, match="known strategys: evolution, mnasnet, optuna, random"):
+    with pytest.raises(KeyError, match="known strategys: evolution, fbnet, mnasnet, optuna, random"):
         create_strategy("evolutoin", space)
     with pytest.raises(StrategyError, match="population_sise: expected one of its options"):
         create_strategy("evolution", space, population_sise=10)
@@ -100,7 +100,7 @@ def test_same_seed_same_archs(method):
 
     def archs(seed):
         task = ChainTask(space, seed=0)
-        res = run_search(create_strategy(method, space, seed=seed), task, 40, progress=False, cache=False)
+        res = run_strategy(create_strategy(method, space, seed=seed), task, 40, progress=False, cache=False)
         return [space.encode(r.arch) for r in res.records]
 
     first = archs(1)
@@ -155,7 +155,7 @@ def test_controller_policy_starts_uniform_and_ppo_learns_the_reward():
     s = create_strategy("mnasnet", space, seed=0)
     acts = torch.tensor([target])
     before = float(s.policy.run(acts)[1].detach())
-    run_search(s, task, 160, progress=False)
+    run_strategy(s, task, 160, progress=False)
     after = float(s.policy.run(acts)[1].detach())
     assert s.updates == 10 and after > before + 3.0  # log-prob of the optimum went up by > e^3
     assert space.encode(s.policy_arch()) == target
@@ -188,7 +188,7 @@ def test_nsga2_gives_a_non_dominated_pareto_front():
     task = ChainTask(space, seed=0)
     s = create_strategy("optuna", space, seed=0, objectives=["accuracy", "latency_ms"], population_size=16)
     assert s.sampler_name == "nsga2"
-    res = run_search(s, task, 96, progress=False)
+    res = run_strategy(s, task, 96, progress=False)
     front = s.front()
     assert len(front) >= 3
     pts = [(r.result["accuracy"], -r.result["latency_ms"]) for r in res.records]
@@ -217,7 +217,7 @@ def test_controller_finds_the_known_optimum(method, opts, budget):
     for seed in (0, 1, 2):
         task = ChainTask(space, seed=seed)
         best_enc, best_score = task.optimum()
-        res = run_search(create_strategy(method, space, seed=seed, **opts), task, budget, progress=False)
+        res = run_strategy(create_strategy(method, space, seed=seed, **opts), task, budget, progress=False)
         assert space.encode(res.best.arch) == best_enc, f"seed {seed}: regret {best_score - res.best.reward:.4f}"
 
 
@@ -225,7 +225,7 @@ def test_evolution_finds_the_optimum_of_an_interacting_reward():
     space = toy_space()
     for seed in (1, 3, 4):  # neighbouring decisions interact (coupling 1); optimum by dynamic programming
         task = ChainTask(space, seed=seed, coupling=1.0)
-        res = run_search(create_strategy("evolution", space, seed=seed), task, 500, progress=False)
+        res = run_strategy(create_strategy("evolution", space, seed=seed), task, 500, progress=False)
         assert space.encode(res.best.arch) == task.optimum()[0]
 
 
@@ -238,7 +238,7 @@ def test_controllers_beat_random_search_at_equal_budget():
         r = []
         for seed in (0, 1, 2):
             task = ChainTask(space, seed=seed, coupling=1.0)
-            res = run_search(create_strategy(method, space, seed=seed), task, 200, progress=False)
+            res = run_strategy(create_strategy(method, space, seed=seed), task, 200, progress=False)
             r.append(task.optimum()[1] - res.best.reward)
         regret[method] = sum(r) / len(r)
     print("mean regret at 200 evaluations:", {k: round(v, 4) for k, v in regret.items()})
@@ -251,7 +251,7 @@ def test_controllers_work_on_the_factorized_mnasnet_space():
     space = load_space("mnasnet", variant="cifar")
     for method in METHODS:
         task = ChainTask(space, seed=0)
-        res = run_search(create_strategy(method, space, seed=0), task, 64, progress=False)
+        res = run_strategy(create_strategy(method, space, seed=0), task, 64, progress=False)
         assert len(res.records) == 64 and all(space.check(r.arch) is None for r in res.records)
         if method != "random":
             assert max(r.reward for r in res.records[32:]) > max(r.reward for r in res.records[:16])

@@ -1,4 +1,4 @@
-"""run_search's log, checkpoint and resume: a killed search continues to the same result as an
+"""run_strategy's log, checkpoint and resume: a killed search continues to the same result as an
 uninterrupted one with the same seed; Optuna studies in sqlite continue and are shared by workers."""
 
 import json
@@ -6,7 +6,7 @@ import json
 import pytest
 import torch
 
-from nas.strategies import StrategyError, create_strategy, load_checkpoint, read_log, run_search
+from nas.strategies import StrategyError, create_strategy, load_checkpoint, read_log, run_strategy
 from test_strategies_tasks import ChainTask, toy_space
 
 RESUMABLE = [  # (method, options)
@@ -44,19 +44,19 @@ def figures(res, space):
 @pytest.mark.parametrize("method, opts", RESUMABLE, ids=IDS)
 def test_killed_search_resumes_to_the_uninterrupted_result(tmp_path, method, opts):
     space, budget = toy_space(), 48
-    full = run_search(create_strategy(method, space, seed=3, **opts), ChainTask(space, seed=1, coupling=1.0), budget,
+    full = run_strategy(create_strategy(method, space, seed=3, **opts), ChainTask(space, seed=1, coupling=1.0), budget,
                       tmp_path / "full.jsonl", tmp_path / "full.pt", checkpoint_every=7, progress=False)
     log, ckpt = tmp_path / "run.jsonl", tmp_path / "run.pt"
     task = ChainTask(space, seed=1, coupling=1.0)
     evaluated = 0
     for kill_after in (17, 12):  # killed twice, mid-way between checkpoints
         with pytest.raises(Killed):
-            run_search(create_strategy(method, space, seed=3, **opts), killing(task, kill_after), budget, log, ckpt,
+            run_strategy(create_strategy(method, space, seed=3, **opts), killing(task, kill_after), budget, log, ckpt,
                        checkpoint_every=7, progress=False)
         evaluated += kill_after
         with open(log, "a") as f:
             f.write('{"step": 99, "choi')  # killed while writing a line
-    res = run_search(create_strategy(method, space, seed=3, **opts), task, budget, log, ckpt, checkpoint_every=7,
+    res = run_strategy(create_strategy(method, space, seed=3, **opts), task, budget, log, ckpt, checkpoint_every=7,
                      progress=False)
     assert res.resumed > 17 and figures(res, space) == figures(full, space)
     assert res.best.arch == full.best.arch and res.best.result == full.best.result
@@ -65,7 +65,7 @@ def test_killed_search_resumes_to_the_uninterrupted_result(tmp_path, method, opt
     lines = log.read_text().splitlines()
     assert len(lines) == budget and json.loads(lines[-1])["step"] == budget - 1
     assert load_checkpoint(ckpt)["log_records"] == budget
-    again = run_search(create_strategy(method, space, seed=3, **opts), task, budget, log, ckpt, progress=False)
+    again = run_strategy(create_strategy(method, space, seed=3, **opts), task, budget, log, ckpt, progress=False)
     assert again.evaluations == 0 and figures(again, space) == figures(full, space)  # finished: nothing to do
 
 
@@ -73,7 +73,7 @@ def test_checkpoints_load_with_weights_only_and_are_json_for_most(tmp_path):
     space = toy_space()
     for method in ("random", "evolution", "mnasnet", "optuna"):
         s = create_strategy(method, space, seed=0)
-        run_search(s, ChainTask(space), 20, checkpoint_path=tmp_path / f"{method}.pt", progress=False)
+        run_strategy(s, ChainTask(space), 20, checkpoint_path=tmp_path / f"{method}.pt", progress=False)
         state = torch.load(tmp_path / f"{method}.pt", weights_only=True)["state"]
         assert state["strategy"] == method and len(state["history"]) == 20
         if method != "mnasnet":
@@ -85,10 +85,10 @@ def test_checkpoints_load_with_weights_only_and_are_json_for_most(tmp_path):
 
 def test_search_without_a_log_resumes_from_the_checkpoint(tmp_path):
     space = toy_space()
-    full = run_search(create_strategy("evolution", space, seed=0), ChainTask(space), 30, progress=False)
-    run_search(create_strategy("evolution", space, seed=0), ChainTask(space), 20, checkpoint_path=tmp_path / "c.pt",
+    full = run_strategy(create_strategy("evolution", space, seed=0), ChainTask(space), 30, progress=False)
+    run_strategy(create_strategy("evolution", space, seed=0), ChainTask(space), 20, checkpoint_path=tmp_path / "c.pt",
                progress=False)
-    res = run_search(create_strategy("evolution", space, seed=0), ChainTask(space), 30,
+    res = run_strategy(create_strategy("evolution", space, seed=0), ChainTask(space), 30,
                      checkpoint_path=tmp_path / "c.pt", progress=False, cache=False)
     assert res.resumed == 20 and res.evaluations == 10 and figures(res, space) == figures(full, space)
 
@@ -96,36 +96,36 @@ def test_search_without_a_log_resumes_from_the_checkpoint(tmp_path):
 def test_resume_refuses_foreign_or_broken_files(tmp_path):
     space, task = toy_space(), ChainTask(toy_space())
     log, ckpt = tmp_path / "a.jsonl", tmp_path / "a.pt"
-    run_search(create_strategy("random", space, seed=0), task, 10, log, ckpt, checkpoint_every=4, progress=False)
+    run_strategy(create_strategy("random", space, seed=0), task, 10, log, ckpt, checkpoint_every=4, progress=False)
     text = log.read_text()
     with pytest.raises(StrategyError, match="a.jsonl: <file>: expected no earlier search"):
-        run_search(create_strategy("random", space, seed=0), task, 20, log, ckpt, resume=False, progress=False)
+        run_strategy(create_strategy("random", space, seed=0), task, 20, log, ckpt, resume=False, progress=False)
     assert log.read_text() == text  # nothing overwritten
     with pytest.raises(StrategyError, match="seed: expected 1"):
-        run_search(create_strategy("random", space, seed=1), task, 20, log, ckpt, progress=False)
+        run_strategy(create_strategy("random", space, seed=1), task, 20, log, ckpt, progress=False)
     with pytest.raises(StrategyError, match="strategy: expected 'evolution'"):
-        run_search(create_strategy("evolution", space, seed=0), task, 20, log, ckpt, progress=False)
-    run_search(create_strategy("evolution", space, seed=0), task, 10, checkpoint_path=tmp_path / "e.pt",
+        run_strategy(create_strategy("evolution", space, seed=0), task, 20, log, ckpt, progress=False)
+    run_strategy(create_strategy("evolution", space, seed=0), task, 10, checkpoint_path=tmp_path / "e.pt",
                progress=False)
     with pytest.raises(StrategyError, match="e.pt: options.population_size: expected 30 .*, got 20"):
-        run_search(create_strategy("evolution", space, seed=0, population_size=30), task, 20,
+        run_strategy(create_strategy("evolution", space, seed=0, population_size=30), task, 20,
                    checkpoint_path=tmp_path / "e.pt", progress=False)
     with pytest.raises(StrategyError, match="a.pt: space: expected 'toy8x5'"):
-        run_search(create_strategy("random", toy_space("toy8x5"), seed=0), task, 20, checkpoint_path=ckpt,
+        run_strategy(create_strategy("random", toy_space("toy8x5"), seed=0), task, 20, checkpoint_path=ckpt,
                    progress=False)
     # a log without its checkpoint is replayed; one from another seed does not match the proposals
     with pytest.raises(StrategyError, match="step 0: expected the arch this strategy proposes with seed 5"):
-        run_search(create_strategy("random", space, seed=5), task, 20, log, progress=False)
+        run_strategy(create_strategy("random", space, seed=5), task, 20, log, progress=False)
     lines = text.splitlines()
     (tmp_path / "bad.jsonl").write_text("\n".join(lines[:3] + ["{not json"] + lines[4:]) + "\n")
     with pytest.raises(StrategyError, match="bad.jsonl: line 4: expected a JSON record"):
-        run_search(create_strategy("random", space, seed=0), task, 20, tmp_path / "bad.jsonl", progress=False)
+        run_strategy(create_strategy("random", space, seed=0), task, 20, tmp_path / "bad.jsonl", progress=False)
     (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(StrategyError, match="bad.pt: <file>: expected a search checkpoint"):
-        run_search(create_strategy("random", space, seed=0), task, 20, checkpoint_path=tmp_path / "bad.pt",
+        run_strategy(create_strategy("random", space, seed=0), task, 20, checkpoint_path=tmp_path / "bad.pt",
                    progress=False)
     with pytest.raises(StrategyError, match="at least the 10 records"):  # checkpoint ahead of its log
-        run_search(create_strategy("random", space, seed=0), task, 20, tmp_path / "empty.jsonl", ckpt,
+        run_strategy(create_strategy("random", space, seed=0), task, 20, tmp_path / "empty.jsonl", ckpt,
                    progress=False)
 
 
@@ -134,14 +134,14 @@ def test_optuna_sqlite_study_continues_after_a_kill(tmp_path):
     opts = {"n_startup_trials": 4, "study_name": "toy"}  # TPE proposes from trial 4 on
     task = ChainTask(space, seed=2, coupling=1.0)
     ref = create_strategy("optuna", space, seed=0, storage=f"sqlite:///{tmp_path / 'ref.db'}", **opts)
-    full = run_search(ref, task, 12, progress=False, cache=False)
+    full = run_strategy(ref, task, 12, progress=False, cache=False)
     url = f"sqlite:///{tmp_path / 'run.db'}"
     with pytest.raises(Killed):  # trial 6 is left RUNNING
-        run_search(create_strategy("optuna", space, seed=0, storage=url, **opts), killing(task, 6), 12,
+        run_strategy(create_strategy("optuna", space, seed=0, storage=url, **opts), killing(task, 6), 12,
                    tmp_path / "run.jsonl", progress=False, cache=False)
     s = create_strategy("optuna", space, seed=0, storage=url, **opts)
     assert s.num_done() == 6
-    res = run_search(s, task, 12, tmp_path / "run.jsonl", progress=False, cache=False)
+    res = run_strategy(s, task, 12, tmp_path / "run.jsonl", progress=False, cache=False)
     trials = s.study.get_trials()
     states = [t.state.name for t in trials]
     assert len(trials) == 13 and states[6] == "FAIL" and states.count("COMPLETE") == 12  # numbering went on
@@ -156,9 +156,9 @@ def test_optuna_workers_share_one_study(tmp_path):
     space = toy_space()
     url = f"sqlite:///{tmp_path / 'shared.db'}"
     task = ChainTask(space, seed=0)
-    first = run_search(create_strategy("optuna", space, seed=0, storage=url), task, 6, progress=False, cache=False)
+    first = run_strategy(create_strategy("optuna", space, seed=0, storage=url), task, 6, progress=False, cache=False)
     second = create_strategy("optuna", space, seed=1, storage=url)
-    res = run_search(second, task, 14, progress=False, cache=False)
+    res = run_strategy(second, task, 14, progress=False, cache=False)
     assert first.evaluations == 6 and res.evaluations == 8  # the budget counts the whole study
     assert {t.user_attrs["worker"].rsplit("-", 1)[1] for t in second.study.get_trials()} == {"seed0", "seed1"}
     assert res.best.reward == max(r.reward for r in second.records()) >= first.best.reward
@@ -175,7 +175,7 @@ def test_log_marks_cached_repeats_and_on_record_sees_each_new_record(tmp_path):
     space = toy_space()
     task = ChainTask(space)
     seen = []
-    res = run_search(create_strategy("random", space, seed=0), task, 300, tmp_path / "log.jsonl", progress=False,
+    res = run_strategy(create_strategy("random", space, seed=0), task, 300, tmp_path / "log.jsonl", progress=False,
                      on_record=lambda rec, best: seen.append((rec.step, best.reward)))
     lines = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
     distinct = {tuple(line["encoding"]) for line in lines}

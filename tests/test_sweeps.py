@@ -87,13 +87,13 @@ def test_objective_reads_the_summary():
     fb = {"method": "fbnet", "final": {"val_acc_shared_weights": 0.75, "predicted_ms": 2.5}, "seconds": 3}
     ctl = {"method": "evolution", "best": {"reward": 0.5, "accuracy": 0.6, "latency_ms": 1.0}}
     assert objective(fb) == 0.75 and objective(ctl) == 0.5  # the defaults
-    assert objective(fb, "final.predicted_ms") == 2.5
-    assert objectives(ctl, ["best.accuracy", "best.latency_ms"]) == [0.6, 1.0]
-    with pytest.raises(ObjectiveError, match=r"final.measured_ms: expected a number .*final.predicted_ms"):
-        objective(fb, "final.measured_ms")  # latency.measure=false: no measured figure
-    check_spec("fbnet", ["final.val_acc_shared_weights", "final.predicted_ms"])
-    with pytest.raises(ObjectiveError, match="hydra.sweeper.objective: best.reward: expected a figure of a method=fb"):
-        check_spec("fbnet", "best.reward")
+    assert objective(fb, "found.latency_ms") == 2.5  # summaries of schema 1 ("final", "best") are upgraded
+    assert objectives(ctl, ["found.accuracy", "found.latency_ms"]) == [0.6, 1.0]
+    with pytest.raises(ObjectiveError, match=r"found.measured_ms: expected a number .*found.latency_ms"):
+        objective(fb, "found.measured_ms")  # latency.measure=false: no measured figure
+    check_spec("fbnet", ["found.accuracy", "found.latency_ms"])
+    with pytest.raises(ObjectiveError, match="hydra.sweeper.objective: found.reward: expected a figure of a method=fb"):
+        check_spec("fbnet", "found.reward")
     assert math.isnan(failed_value(None)) and len(failed_value(["a", "b"])) == 2
 
 
@@ -138,7 +138,7 @@ def test_basic_multirun_one_job_per_target(tiny_search):
 def test_optuna_sweep_of_the_search_returns_its_objectives(tiny_search):
     cwd, (lo, hi) = tiny_search
     out = run([*SEARCH, f"latency.target_ms={(lo + hi) / 2:.4f}", "hydra/sweeper=nas_optuna",
-               "hydra.sweeper.n_trials=2", "hydra.sweeper.objective=[final.val_acc_shared_weights,final.predicted_ms]",
+               "hydra.sweeper.n_trials=2", "hydra.sweeper.objective=[found.accuracy,found.latency_ms]",
                "hydra.sweeper.direction=[maximize,minimize]", "method.alpha=interval(0.1,0.5)"],
               cwd, module="nas.search")
     assert out.returncode == 0, out.stderr
@@ -146,8 +146,8 @@ def test_optuna_sweep_of_the_search_returns_its_objectives(tiny_search):
     assert res["trials_in_study"] == 2 and res["completed_in_study"] == 2 and res["best_trials"]
     for best in res["best_trials"]:
         job = cwd / "sweep" / str(best["number"])
-        final = json.loads((job / "summary.json").read_text())["final"]
-        assert best["values"] == [final["val_acc_shared_weights"], final["predicted_ms"]]
+        found = json.loads((job / "summary.json").read_text())["found"]
+        assert best["values"] == [found["accuracy"], found["latency_ms"]]
         assert 0.1 <= best["params"]["method.alpha"] <= 0.5
         assert yaml.safe_load((job / "config.yaml").read_text())["method"]["alpha"] == best["params"]["method.alpha"]
 

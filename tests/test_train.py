@@ -17,6 +17,7 @@ import nas.train.run as train_run
 from nas.data import DataError
 from nas.models import create_model
 from nas.profile import profile
+from nas.results import TrainResult
 from nas.registry import UnknownNameError
 from nas.space import Arch, SpaceError, load_space
 from nas.train.config import register_configs
@@ -26,8 +27,9 @@ REPO = Path(__file__).resolve().parents[1]
 CONF = str(REPO / "conf")
 register_configs()
 
-RESULT_KEYS = {"kind", "name", "arch_file", "model", "variant", "data", "epochs", "val_acc", "best_val_acc",
-               "params_m", "macs_m", "latency_ms", "latency", "checkpoint", "seconds"}
+RESULT_KEYS = {"kind", "schema_version", "name", "arch_file", "model", "variant", "data", "num_classes", "epochs",
+               "val_acc", "best_val_acc", "params_m", "macs_m", "latency_ms", "latency", "checkpoint", "seconds",
+               "history"}
 TINY = ["epochs=2", "batch_size=16", "max_steps_per_epoch=2", "data.limit_val=64", "measure_latency=false"]
 
 
@@ -62,23 +64,23 @@ def test_baseline_trains_and_writes_result(tmp_path):
     cfg = compose_train("model=mobilenetv1_025", "epochs=2", "batch_size=32", "lr=0.8", "max_steps_per_epoch=12",
                         "data.limit_val=100", "latency_threads=1", f"out_dir={out}")
     result = run_train(cfg, tmp_path / "unused")
-    assert json.loads((out / "result.json").read_text()) == result
-    assert set(result) == RESULT_KEYS
-    assert (result["kind"], result["name"], result["model"], result["variant"], result["arch_file"]) == \
-        ("train", "mobilenetv1_025", "mobilenetv1_025", "cifar", None)
-    assert (result["data"], result["epochs"], result["checkpoint"]) == ("digits", 2, "checkpoint.pt")
-    assert 0.0 <= result["val_acc"] <= result["best_val_acc"] <= 1.0
+    assert TrainResult.load(out / "result.json") == result
+    assert set(json.loads((out / "result.json").read_text())) == RESULT_KEYS
+    assert (result.kind, result.name, result.model, result.variant, result.arch_file) == \
+        ("nas.train", "mobilenetv1_025", "mobilenetv1_025", "cifar", None)
+    assert (result.data, result.epochs, result.checkpoint) == ("digits", 2, "checkpoint.pt")
+    assert 0.0 <= result.val_acc <= result.best_val_acc <= 1.0
     ref = profile(create_model("mobilenetv1_025", num_classes=10, variant="cifar"), (1, 3, 32, 32))
-    assert result["params_m"] == pytest.approx(ref.params / 1e6) and result["macs_m"] == pytest.approx(ref.macs / 1e6)
-    lat = result["latency"]
-    assert result["latency_ms"] == lat["median_ms"] > 0 and 0 < lat["min_ms"] <= lat["median_ms"]
+    assert result.params_m == pytest.approx(ref.params / 1e6) and result.macs_m == pytest.approx(ref.macs / 1e6)
+    lat = result.latency
+    assert result.latency_ms == lat["median_ms"] > 0 and 0 < lat["min_ms"] <= lat["median_ms"]
     assert (lat["device"], lat["threads"], lat["batch_size"], lat["dtype"]) == ("cpu", 1, 1, "float32")
-    assert result["seconds"] > 0
+    assert result.seconds > 0
 
     state = torch.load(out / "checkpoint.pt", weights_only=True)
-    assert state["epoch"] == 2 and state["best_val_acc"] == result["best_val_acc"]
+    assert state["epoch"] == 2 and state["best_val_acc"] == result.best_val_acc
     first, last = state["history"]
-    assert (first["epoch"], last["epoch"]) == (1, 2) and last["val_acc"] == result["val_acc"]
+    assert (first["epoch"], last["epoch"]) == (1, 2) and last["val_acc"] == result.val_acc
     assert last["train_loss"] < first["train_loss"] - 0.1 and last["train_acc"] > 0.2  # it learns (chance 0.1)
     assert (first["lr"], last["lr"]) == (pytest.approx(0.2), pytest.approx(0.1))  # 0.8 * 32 / 128, cosine
     assert {"optimizer", "scheduler", "model", "rng"} <= set(state)
@@ -95,8 +97,8 @@ def test_arch_file_trains_and_exports(tmp_path, arch_file):
 
     out = tmp_path / "run"
     result = run_train(tiny_cfg(out, f"arch={arch_file}", "epochs=1"), tmp_path)
-    assert (result["name"], result["arch_file"], result["model"]) == ("fbnet_arch", str(arch_file.resolve()), None)
-    assert result["variant"] == "cifar" and result["latency"] is None and result["latency_ms"] is None
+    assert (result.name, result.arch_file, result.model) == ("fbnet_arch", str(arch_file.resolve()), None)
+    assert result.variant == "cifar" and result.latency is None and result.latency_ms is None
     trained = Arch.load(out / "arch.yaml")
     assert trained.choices == Arch.load(arch_file).choices and trained.space_args["num_classes"] == 10
     other = load_space("fbnet", variant="cifar", width_mult=0.25).sample(random.Random(4)).save(tmp_path / "o.yaml")
@@ -145,7 +147,7 @@ def test_resume_ends_like_an_uninterrupted_run(tmp_path, monkeypatch):
     monkeypatch.setattr(train_run, "train_epoch", real)
     resumed = run_train(tiny_cfg(tmp_path / "other", *common, f"resume={tmp_path / 'cut'}"), tmp_path)
     assert not (tmp_path / "other").exists()  # a resumed run writes into its own directory
-    assert (resumed["val_acc"], resumed["best_val_acc"]) == (full["val_acc"], full["best_val_acc"])
+    assert (resumed.val_acc, resumed.best_val_acc) == (full.val_acc, full.best_val_acc)
     a = torch.load(tmp_path / "full" / "weights.pt", weights_only=True)
     b = torch.load(tmp_path / "cut" / "weights.pt", weights_only=True)
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
@@ -242,7 +244,7 @@ def test_cli_trains_and_names_the_run_dir(tmp_path):
 def test_channels_last_training_matches_the_default_layout():
     """``to_device``/``batch_to`` change the memory format only: same gradients up to rounding (in float64;
     in float32 batch-8 BatchNorm amplifies the rounding differences to ~1% of the gradient's norm)."""
-    from nas.training import batch_to, to_device
+    from nas.loops import batch_to, to_device
 
     x, y = torch.randn(8, 3, 32, 32, dtype=torch.float64), torch.randint(0, 10, (8,))
     grads = []
@@ -261,7 +263,7 @@ def test_channels_last_training_matches_the_default_layout():
 
 def test_warmup_ramps_the_lr_step_by_step_then_hands_back_to_the_schedule():
     from nas.data import BatchLoader, load_digits_data, limit
-    from nas.training import Recipe, make_optimizer, train_epoch
+    from nas.loops import Recipe, make_optimizer, train_epoch
 
     data = limit(load_digits_data(32), 64, 0)
     net = create_model("mobilenetv1_025", num_classes=10, variant="cifar")

@@ -15,7 +15,6 @@ import logging
 import math
 import os
 import socket
-import tempfile
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
@@ -26,7 +25,9 @@ from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from .search_space import SearchSpace, SweeperError, parse_search_space
+from nas.io import atomic_write_text
+
+from .search_space import SweeperError, parse_search_space
 
 log = logging.getLogger(__name__)
 OWNER_ATTR = "nas_optuna_sweeper.owner"  # host:pid of the sweep that asked for the trial
@@ -78,14 +79,7 @@ def _alive(owner: str) -> bool:
 
 
 def _write_yaml(path: Path, data: Dict[str, Any]) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            yaml.safe_dump(data, f, sort_keys=False)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    atomic_write_text(path, yaml.safe_dump(data, sort_keys=False))
 
 
 class NasOptunaSweeper(Sweeper):

@@ -8,8 +8,10 @@ from typing import Iterator, Optional, Sequence, Tuple
 import torch
 import torch.nn.functional as F
 
+from nas.errors import NasError
 
-class DataError(ValueError):
+
+class DataError(NasError):
     """A dataset that is missing, corrupt or misconfigured; the message names the path and key."""
 
 

@@ -8,7 +8,6 @@ copy on disk, the official archive is downloaded, its MD5 checked, and extracted
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import pickle
 import tarfile

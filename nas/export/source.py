@@ -24,10 +24,11 @@ import sys
 import textwrap
 import typing
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
 
 import torch
 
+from nas.export.ast_text import TextEdits, free_names, root_name
 from nas.export.errors import ExportError
 from nas.export.literals import is_literal, literal
 
@@ -58,103 +59,6 @@ class Definition:
 def _is_package(obj: Any) -> bool:
     mod = getattr(obj, "__module__", None) or ""
     return mod == "nas" or mod.startswith("nas.")
-
-
-def _root_name(node: ast.AST) -> Optional[str]:
-    while isinstance(node, (ast.Call, ast.Attribute, ast.Subscript)):
-        node = node.func if isinstance(node, ast.Call) else node.value
-    return node.id if isinstance(node, ast.Name) else None
-
-
-def _bound_names(fn: ast.AST) -> Set[str]:
-    """Names local to a function or lambda: arguments and everything stored in its body."""
-    a = fn.args
-    names = {x.arg for x in [*a.posonlyargs, *a.args, *a.kwonlyargs]}
-    names |= {x.arg for x in (a.vararg, a.kwarg) if x is not None}
-    body = fn.body if isinstance(fn.body, list) else [fn.body]
-    for stmt in body:
-        for node in ast.walk(stmt):
-            if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
-                names.add(node.id)
-            elif isinstance(node, ast.arg):
-                names.add(node.arg)
-            elif isinstance(node, ast.ExceptHandler) and node.name:
-                names.add(node.name)
-            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                names.add(node.name)
-            elif isinstance(node, (ast.Import, ast.ImportFrom)):
-                names |= {(al.asname or al.name).split(".")[0] for al in node.names}
-    return names
-
-
-def free_names(nodes: Iterable[ast.AST]) -> List[ast.Name]:
-    """Load-context ``Name`` nodes of ``nodes`` not bound by an enclosing function."""
-    out: List[ast.Name] = []
-
-    def visit(node: ast.AST, local: frozenset) -> None:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
-            a = node.args
-            outer = [*getattr(node, "decorator_list", []), *a.defaults, *[d for d in a.kw_defaults if d is not None]]
-            outer += [x.annotation for x in [*a.posonlyargs, *a.args, *a.kwonlyargs, a.vararg, a.kwarg]
-                      if x is not None and x.annotation is not None]
-            if getattr(node, "returns", None) is not None:
-                outer.append(node.returns)
-            for n in outer:
-                visit(n, local)
-            inner = local | _bound_names(node)
-            for n in node.body if isinstance(node.body, list) else [node.body]:
-                visit(n, inner)
-            return
-        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id not in local:
-            out.append(node)
-        for child in ast.iter_child_nodes(node):
-            visit(child, local)
-
-    for n in nodes:
-        visit(n, frozenset())
-    return out
-
-
-class _Text:
-    """Text edits at AST positions (AST columns are UTF-8 byte offsets)."""
-
-    def __init__(self, text: str):
-        self.text = text
-        self.lines = text.splitlines(keepends=True)
-        self.starts = [0]
-        for line in self.lines:
-            self.starts.append(self.starts[-1] + len(line))
-        self.edits: List[Tuple[int, int, str]] = []
-
-    def offset(self, lineno: int, col: int) -> int:
-        line = self.lines[lineno - 1]
-        return self.starts[lineno - 1] + len(line.encode()[:col].decode())
-
-    def replace(self, node: ast.AST, text: str) -> None:
-        self.edits.append((self.offset(node.lineno, node.col_offset),
-                           self.offset(node.end_lineno, node.end_col_offset), text))
-
-    def delete_lines(self, first: int, last: int) -> None:
-        self.edits.append((self.starts[first - 1], self.starts[last], ""))
-
-    def is_blank_or_comment(self, lineno: int) -> bool:
-        s = self.lines[lineno - 1].strip()
-        return not s or s.startswith("#")
-
-    def apply(self) -> str:
-        """The text with every edit made; edits inside a deleted span are dropped."""
-        spans = sorted(set(self.edits), key=lambda e: (e[0], -e[1]))
-        kept: List[Tuple[int, int, str]] = []
-        for s, e, t in spans:
-            if any(ks <= s and e <= ke and not kt and (ks, ke) != (s, e) for ks, ke, kt in kept):
-                continue  # inside a deletion made earlier in the text
-            if kept and s < kept[-1][1]:
-                raise AssertionError(f"overlapping source edits at {s}")
-            kept.append((s, e, t))
-        text = self.text
-        for s, e, t in reversed(kept):
-            text = text[:s] + t + text[e:]
-        return text
 
 
 class SourceCollector:
@@ -265,14 +169,14 @@ class SourceCollector:
         """``text`` (one definition) made standalone: decorators, unreached methods, names (see module doc)."""
         where = f"{key[0]}.{key[1]}"
         tree = ast.parse(text)
-        edit = _Text(text)
+        edit = TextEdits(text)
         kept: List[ast.AST] = []
         for node in tree.body:
             if not isinstance(node, (ast.ClassDef, ast.FunctionDef)):
                 kept.append(node)
                 continue
             for dec in node.decorator_list:
-                root = _root_name(dec)
+                root = root_name(dec)
                 target = namespace.get(root) if root else None
                 if drop_decorators and root and (_is_package(target) or type(target).__module__ == "nas.registry"):
                     edit.delete_lines(dec.lineno, dec.end_lineno)
@@ -315,7 +219,7 @@ class SourceCollector:
         return out
 
     @staticmethod
-    def _filter_methods(cls: ast.ClassDef, edit: _Text,
+    def _filter_methods(cls: ast.ClassDef, edit: TextEdits,
                         exclude: Sequence[str] = ()) -> Tuple[List[ast.AST], List[ast.FunctionDef]]:
         """Keep ``__init__``, ``forward``, ``extra_repr`` (minus ``exclude``) and the methods they reach."""
         methods = {n.name: n for n in cls.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
@@ -343,7 +247,7 @@ class SourceCollector:
         return kept, [s for s in kept if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef))]
 
     def _resolve(self, node: ast.Name, namespace: Dict[str, Any], where: str, math_attrs: Dict[int, ast.Attribute],
-                 edit: _Text) -> Optional[str]:
+                 edit: TextEdits) -> Optional[str]:
         """Make the global ``node`` names available; returns its emitted name (None: keep it as is)."""
         n = node.id
         if n not in namespace:
@@ -385,7 +289,7 @@ class SourceCollector:
         namespace = vars(sys.modules[cls.__module__])
         tree = ast.parse(text)
         node = tree.body[0]
-        edit = _Text(text)
+        edit = TextEdits(text)
         methods = [m for m in self._filter_methods(node, edit, exclude)[1] if m.name not in exclude]
         math_attrs = {id(n.value): n for n in ast.walk(tree) if isinstance(n, ast.Attribute)
                       and isinstance(n.value, ast.Name)}
@@ -409,7 +313,7 @@ class SourceCollector:
         """``self.<attr>`` names read by the kept methods of ``cls``."""
         text = textwrap.dedent(inspect.getsource(cls))
         node = ast.parse(text).body[0]
-        methods = self._filter_methods(node, _Text(text), exclude)[1]
+        methods = self._filter_methods(node, TextEdits(text), exclude)[1]
         return {n.attr for m in methods if m.name not in exclude for n in ast.walk(m)
                 if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name) and n.value.id == "self"}
 

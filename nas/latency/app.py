@@ -24,6 +24,7 @@ import hydra
 import numpy as np
 from omegaconf import DictConfig
 
+from nas.io import atomic_write_text
 from nas.latency.build import get_table, space_info
 from nas.latency.config import register
 from nas.latency.errors import LatencyTableError
@@ -53,12 +54,7 @@ def write_template(space, path: str | Path, batch_size: int = 1) -> Path:
     data = {"format": FORMAT, "version": VERSION, "fingerprint": fp,
             "meta": {"source": "template: fill in ms (and the fingerprint) on the target", "space": space_info(space)},
             "const_ms": 0.0, "const_covers": [], "calibration": None, "entries": dict(sorted(entries.items()))}
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=1) + "\n")
-    tmp.replace(path)
-    return path
+    return atomic_write_text(path, json.dumps(data, indent=1) + "\n")
 
 
 def run_import(cfg) -> Dict[str, Any]:
@@ -79,7 +75,7 @@ def run_import(cfg) -> Dict[str, Any]:
 
 
 def run(cfg, out_dir: Optional[str | Path] = None) -> Dict[str, Any]:
-    """Do what ``cfg`` (a :class:`~nas.latency.config.LatencyConf`) asks; returns what it printed, as data."""
+    """Do what ``cfg`` (a :class:`~nas.latency.config.LatencyAppConf`) asks; returns what it printed, as data."""
     if cfg.predictor:
         from nas.latency.hwnasbench import evaluate_predictor, format_rows
 

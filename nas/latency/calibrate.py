@@ -128,11 +128,11 @@ def _has_features(table: LatencyTable, names: Sequence[str]) -> bool:
     return all(getattr(e, need[n]) is not None for e in table.entries.values() for n in names if n in need)
 
 
-NET_MIN_RUN_TIME = 0.06  # seconds of timed runs per network and sweep
+CALIBRATION_MIN_RUN_TIME = 0.06  # seconds of timed runs per network and sweep
 
 
 def calibrate_table(table: LatencyTable, space, n: int, seed: int = 0, setting: Optional[Setting] = None,
-                    passes: int = 3, progress: bool = True, min_run_time: float = NET_MIN_RUN_TIME) -> Calibration:
+                    passes: int = 3, progress: bool = True, min_run_time: float = CALIBRATION_MIN_RUN_TIME) -> Calibration:
     """Time ``n`` architectures spread over the space's latency range (:func:`spread_archs`) end to end
     (the table's settings; against its reference network if it has one), fit, store in ``table``."""
     fp = table.fingerprint

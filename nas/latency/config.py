@@ -12,7 +12,7 @@ from nas.config import DeviceConf, SpaceConf, register_shared
 
 
 @dataclass
-class LatencyConf:
+class LatencyAppConf:
     space: SpaceConf = field(default_factory=SpaceConf)
     device: DeviceConf = field(default_factory=DeviceConf)
     resolution: Optional[int] = None  # overrides space.resolution
@@ -42,4 +42,4 @@ class LatencyConf:
 def register(cs: Optional[ConfigStore] = None) -> None:
     cs = cs or ConfigStore.instance()
     register_shared(cs)
-    cs.store(name="latency_schema", node=LatencyConf)
+    cs.store(name="latency_schema", node=LatencyAppConf)

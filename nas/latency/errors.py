@@ -4,6 +4,8 @@ and what was expected."""
 
 from __future__ import annotations
 
+from nas.errors import NasError
 
-class LatencyTableError(ValueError):
+
+class LatencyTableError(NasError):
     """A latency table (or its inputs) that cannot serve the request; the message says why."""

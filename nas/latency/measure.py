@@ -47,10 +47,11 @@ from torch import nn
 from tqdm import tqdm
 
 from nas.latency.errors import LatencyTableError
-from nas.latency.fingerprint import check_device, check_dtype, resolve_threads
+from nas.latency.fingerprint import check_device, check_dtype, resolve_threads, target_fingerprint
 
 BLOCK_SECONDS = 0.004  # shortest block of runs when alternating with a reference
 MAX_COPIES = 64
+NET_MIN_RUN_TIME = 0.2  # seconds of timed runs per whole network and sweep (measuring found archs, validation)
 
 
 @dataclass
@@ -299,3 +300,17 @@ def time_archs(space, archs: Sequence, s: Setting, passes: int = 2, progress: bo
     if reference is not None:
         return [t.ratio * reference.ms for t in timings]
     return [t.median_ms for t in timings]
+
+
+def measure_archs(table, space, archs: Sequence, *, allow_mismatch: bool = False, passes: int = 3,
+                  min_run_time: float = NET_MIN_RUN_TIME, progress: bool = False):
+    """Time architectures whole the way the table's entries were timed (its device, dtype, batch size
+    and threads; against its reference network if it has one, so the figures are on the table's
+    scale whatever the machine's speed now). Returns ``(latencies in ms, reference or None)``."""
+    fp = table.fingerprint
+    here = target_fingerprint(fp["device"] or "cpu", fp["threads"], fp["dtype"] or "float32", fp["batch_size"] or 1,
+                              space.resolution)
+    table.check_fingerprint(here, allow_mismatch)
+    s = Setting(here["device"], here["dtype"], here["batch_size"], here["threads"], min_run_time)
+    ref = table_reference(table, space, s)
+    return time_archs(space, archs, s, passes, progress, desc="networks", reference=ref), ref

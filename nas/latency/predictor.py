@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import warnings
 from collections import Counter
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
+from nas.io import atomic_write_text
 from nas.latency.errors import LatencyTableError
 from nas.latency.fingerprint import FIELDS, today
 from nas.latency.metrics import accuracy
@@ -157,13 +157,7 @@ class FittedPredictor:
                 "costs": dict(zip(self.names, self.coef.tolist())), "correction": self.correction, "meta": self.meta}
 
     def save(self, path: str | os.PathLike) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        with os.fdopen(fd, "w") as f:
-            json.dump(self.to_dict(), f, indent=1)
-        os.replace(tmp, path)
-        return path
+        return atomic_write_text(path, json.dumps(self.to_dict(), indent=1))
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "FittedPredictor":

@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -23,8 +22,10 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
+from nas.io import atomic_write_text
 from nas.latency.errors import LatencyTableError
 from nas.latency.fingerprint import FIELDS, differences
+from nas.latency.measure import measure_archs
 from nas.latency.ops import arch_uses, describe, op_key, space_uses
 from nas.space.base import OpUse
 
@@ -178,6 +179,12 @@ class LatencyTable:
         const = self.const(calibrated)
         return const + lo, const + hi
 
+    def measure(self, space, archs: Sequence, allow_mismatch: bool = False) -> List[float]:
+        """End-to-end latencies (ms) of ``archs`` timed here the way this table's entries were (its
+        settings, against its reference network: on the table's scale); an error for a table measured
+        on another target unless ``allow_mismatch``."""
+        return measure_archs(self, space, archs, allow_mismatch=allow_mismatch)[0]
+
     # --- fingerprint -------------------------------------------------------------------------
     def check_fingerprint(self, expected: Mapping[str, Any], allow_mismatch: bool = False) -> Dict[str, tuple]:
         """Raise unless the table was measured on ``expected`` (fields with value ``None`` and ``date`` are
@@ -201,18 +208,7 @@ class LatencyTable:
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write atomically (temp file + rename): a crash never leaves half a table."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w") as f:
-                json.dump(self.to_dict(), f, indent=1)
-                f.write("\n")
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        path = atomic_write_text(path, json.dumps(self.to_dict(), indent=1) + "\n")
         self.path = path
         return path
 

@@ -9,20 +9,19 @@ import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from nas.io import atomic_save_figure, atomic_write_text  # noqa: E402
 from nas.latency.calibrate import sample_archs  # noqa: E402
-from nas.latency.fingerprint import target_fingerprint  # noqa: E402
-from nas.latency.measure import Setting, table_reference, time_archs  # noqa: E402
+from nas.latency.measure import NET_MIN_RUN_TIME, measure_archs  # noqa: E402
 from nas.latency.metrics import accuracy, format_accuracy  # noqa: E402
 from nas.latency.table import LatencyTable  # noqa: E402
 
-NET_MIN_RUN_TIME = 0.2
 
 
 @dataclass
@@ -53,20 +52,6 @@ class Validation:
         if self.calibrated:
             lines.append(format_accuracy("calibrated", self.calibrated))
         return "\n".join(lines)
-
-
-def measure_archs(table: LatencyTable, space, archs: Sequence, *, allow_mismatch: bool = False, passes: int = 3,
-                  min_run_time: float = NET_MIN_RUN_TIME, progress: bool = False):
-    """Time architectures whole the way the table's entries were timed (its device, dtype, batch size
-    and threads; against its reference network if it has one, so the figures are on the table's
-    scale whatever the machine's speed now). Returns ``(latencies in ms, reference or None)``."""
-    fp = table.fingerprint
-    here = target_fingerprint(fp["device"] or "cpu", fp["threads"], fp["dtype"] or "float32", fp["batch_size"] or 1,
-                              space.resolution)
-    table.check_fingerprint(here, allow_mismatch)
-    s = Setting(here["device"], here["dtype"], here["batch_size"], here["threads"], min_run_time)
-    ref = table_reference(table, space, s)
-    return time_archs(space, archs, s, passes, progress, desc="networks", reference=ref), ref
 
 
 def validate_table(table: LatencyTable, space, n: int = 100, seed: int = 0, *, allow_mismatch: bool = False,
@@ -117,8 +102,7 @@ def write_report(v: Validation, out_dir: str | os.PathLike) -> Dict[str, str]:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     fig = scatter_figure(v)
-    png = out / "validation.png"
-    fig.savefig(png)
+    png = atomic_save_figure(fig, out / "validation.png", dpi=120)
     with SummaryWriter(str(out / "tb")) as writer:
         writer.add_figure("latency/validation_scatter", fig)
         for name, acc in (("raw", v.raw), ("calibrated", v.calibrated)):
@@ -126,7 +110,5 @@ def write_report(v: Validation, out_dir: str | os.PathLike) -> Dict[str, str]:
                 writer.add_scalar(f"latency/{name}/{k}", val)
     plt.close(fig)
     v.files = {"json": str(out / "validation.json"), "png": str(png), "tensorboard": str(out / "tb")}
-    tmp = out / ".validation.json.tmp"
-    tmp.write_text(json.dumps(asdict(v), indent=1) + "\n")
-    os.replace(tmp, out / "validation.json")
+    atomic_write_text(out / "validation.json", json.dumps(asdict(v), indent=1) + "\n")
     return v.files

@@ -21,7 +21,7 @@ from nas.profile import profile
 
 
 @dataclass
-class Row:
+class ModelRow:
     name: str
     resolution: int
     params_m: float
@@ -50,7 +50,7 @@ def measure_latency_ms(model: torch.nn.Module, resolution: int, threads: int, mi
 
 
 def model_rows(names: Sequence[str], variant: str = "imagenet", latency: bool = True, threads: int = 1,
-               min_run_time: float = 1.0) -> List[Row]:
+               min_run_time: float = 1.0) -> List[ModelRow]:
     rows = []
     for name in tqdm(names, desc="models", unit="model", file=sys.stderr, disable=None):
         res = model_resolution(name, variant)
@@ -58,11 +58,11 @@ def model_rows(names: Sequence[str], variant: str = "imagenet", latency: bool = 
         p = profile(model, (1, 3, res, res))
         lat = measure_latency_ms(model, res, threads, min_run_time) if latency else None
         meta = MODELS.meta(name)
-        rows.append(Row(name, res, p.params / 1e6, p.macs / 1e6, meta["params"], meta["macs"], lat))
+        rows.append(ModelRow(name, res, p.params / 1e6, p.macs / 1e6, meta["params"], meta["macs"], lat))
     return rows
 
 
-def format_rows(rows: Sequence[Row], markdown: bool, variant: str) -> str:
+def format_rows(rows: Sequence[ModelRow], markdown: bool, variant: str) -> str:
     paper = variant == "imagenet"
     head = ["model", "input", "params (M)", "MACs (M)"] + (["paper params", "paper MACs"] if paper else []) + ["latency (ms)"]
     body = []

@@ -24,6 +24,7 @@ from typing import Any, Callable, Dict, Iterable, List, Optional
 import yaml
 
 from nas.errors import NasError
+from nas.results import ResultError, SearchSummary, TrainResult
 
 FOUND, TRAINED_FOUND, BASELINE = "found-by-search", "trained-found", "baseline"
 KINDS = (FOUND, TRAINED_FOUND, BASELINE)
@@ -91,16 +92,6 @@ class Row:
 
 # -- files ---------------------------------------------------------------------------------------------
 
-def read_json(path: Path) -> Dict[str, Any]:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError) as err:
-        raise ReportError(str(path), "<file>", f"valid JSON ({err.__class__.__name__})") from None
-    if not isinstance(data, dict):
-        raise ReportError(str(path), "<top level>", "a JSON object", type(data).__name__)
-    return data
-
-
 def read_config(run: Path) -> Dict[str, Any]:
     """The run's resolved ``config.yaml`` ({} when absent or unreadable: it only adds the target)."""
     path = run / "config.yaml"
@@ -117,15 +108,6 @@ def _get(data: Any, *keys: str) -> Any:
             return None
         data = data.get(key)
     return data
-
-
-def _number(source: Path, data: Dict[str, Any], key: str, required: bool = False) -> Optional[float]:
-    value = data.get(key)
-    if value is None and not required:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ReportError(str(source), key, "a number", value)
-    return float(value)
 
 
 def resolve_arch_file(run: Path, recorded: Optional[str], default: str) -> Optional[str]:
@@ -152,44 +134,27 @@ def _latency_setting(run: Path, cfg: Dict[str, Any]) -> Dict[str, Any]:
     return setting
 
 
+def _load(cls, path: Path):
+    try:
+        return cls.load(path)
+    except ResultError as err:
+        raise ReportError(str(err)) from None
+
+
 def search_row(run: Path) -> Row:
-    path = run / SEARCH_FILE
-    s = read_json(path)
+    s = _load(SearchSummary, run / SEARCH_FILE)
     cfg = read_config(run)
-    method = s.get("method")
-    if not isinstance(method, str):
-        raise ReportError(str(path), "method", "the search method's name (a summary.json of nas.search)", method)
-    if "final" in s:  # fbnet
-        figures, default_arch = s["final"], "arch.yaml"
-        key, acc_key, acc_kind = "final", "val_acc_shared_weights", f"shared weights ({method} search)"
-    elif "best" in s:  # controllers
-        figures, default_arch = s["best"], "best_arch.yaml"
-        evaluator = s.get("evaluator") or "?"
-        key, acc_key = "best", "accuracy"
-        acc_kind = (f"shared weights ({evaluator} evaluator)" if evaluator == "oneshot"
-                    else f"{evaluator} evaluator (search)")
-    else:
-        raise ReportError(str(path), "final", "the found arch's figures under 'final' (fbnet) or 'best' "
-                          "(controllers)")
-    if not isinstance(figures, dict):
-        raise ReportError(str(path), key, "a mapping of the found arch's figures", figures)
-    src = path.with_name(f"{path.name}:{key}")
-    measured = _number(src, figures, "measured_ms")
-    if "final" in s:
-        predicted = _number(src, figures, "predicted_ms")
-    else:  # a controller's latency_ms is what its reward used: the table's prediction (or a measurement)
-        predicted = _number(src, figures, "latency_ms")
+    f = s.found
     target = _get(cfg, "latency", "target_ms")
     if target is None:
-        target = s.get("target_ms")
-    return Row(name=f"{method}:{run.name}", kind=FOUND, method=method, source=str(run),
-               accuracy=_number(src, figures, acc_key), accuracy_kind=acc_kind,
-               target_ms=float(target) if isinstance(target, (int, float)) else None,
-               measured_ms=measured, latency_source="recorded" if measured is not None else None,
-               latency_setting=_latency_setting(run, cfg) if measured is not None else {},
-               recorded_ms=measured, predicted_ms=predicted, params_m=_number(src, figures, "params_m"),
-               macs_m=_number(src, figures, "macs_m"),
-               arch_file=resolve_arch_file(run, s.get("arch_file"), default_arch))
+        target = s.target_ms
+    default_arch = "arch.yaml" if Path(f.arch_file).name == "arch.yaml" else "best_arch.yaml"
+    return Row(name=f"{s.method}:{run.name}", kind=FOUND, method=s.method, source=str(run), accuracy=f.accuracy,
+               accuracy_kind=s.accuracy_kind, target_ms=float(target) if isinstance(target, (int, float)) else None,
+               measured_ms=f.measured_ms, latency_source="recorded" if f.measured_ms is not None else None,
+               latency_setting=_latency_setting(run, cfg) if f.measured_ms is not None else {},
+               recorded_ms=f.measured_ms, predicted_ms=f.latency_ms, params_m=f.params_m, macs_m=f.macs_m,
+               arch_file=resolve_arch_file(run, f.arch_file or None, default_arch))
 
 
 # -- train runs ----------------------------------------------------------------------------------------
@@ -204,43 +169,37 @@ def _search_of(arch_file: str) -> Optional[Path]:
 
 
 def train_row(run: Path) -> Row:
-    path = run / TRAIN_FILE
-    r = read_json(path)
-    if r.get("kind", "train") != "train":
-        raise ReportError(str(path), "kind", "'train' (a result.json of nas.train)", r.get("kind"))
-    arch_file, model = r.get("arch_file"), r.get("model")
-    if not arch_file and not model:
-        raise ReportError(str(path), "arch_file", "an arch file or, for a baseline, a model name under 'model'")
+    r = _load(TrainResult, run / TRAIN_FILE)
     cfg = read_config(run)
     target = _get(cfg, "latency", "target_ms")
-    method = "hand-designed"
+    method, arch_file = "hand-designed", r.arch_file
     if arch_file:
         recorded, arch_file = arch_file, resolve_arch_file(run, arch_file, "arch.yaml")  # nas.train keeps a copy
         method = "arch file"
         search = _search_of(recorded) or _search_of(arch_file)
         if search is not None:
             try:
-                summary = read_json(search / SEARCH_FILE)
-            except ReportError:
-                summary = {}
-            method = summary.get("method") if isinstance(summary.get("method"), str) else method
-            if target is None:
-                target = _get(read_config(search), "latency", "target_ms")
-                target = summary.get("target_ms") if target is None else target
-    latency = r.get("latency") if isinstance(r.get("latency"), dict) else {}
-    measured = _number(path, r, "latency_ms")
+                summary = SearchSummary.load(search / SEARCH_FILE)
+            except ResultError:
+                summary = None
+            if summary is not None:
+                method = summary.method
+                if target is None:
+                    target = _get(read_config(search), "latency", "target_ms")
+                    target = summary.target_ms if target is None else target
+    latency = r.latency or {}
+    measured = r.latency_ms
     if measured is None and isinstance(latency.get("median_ms"), (int, float)):
         measured = float(latency["median_ms"])
-    data = r.get("data")
-    classes = r.get("num_classes") or _get(cfg, "model", "num_classes") or CLASSES.get(str(data))
-    return Row(name=str(r.get("name") or run.name), kind=TRAINED_FOUND if arch_file else BASELINE, method=method,
-               source=str(run), accuracy=_number(path, r, "val_acc", required=True), accuracy_kind=TRAINED,
+    classes = r.num_classes or _get(cfg, "model", "num_classes") or CLASSES.get(str(r.data))
+    return Row(name=str(r.name or run.name), kind=TRAINED_FOUND if arch_file else BASELINE, method=method,
+               source=str(run), accuracy=r.val_acc, accuracy_kind=TRAINED,
                target_ms=float(target) if isinstance(target, (int, float)) else None, measured_ms=measured,
                latency_source="recorded" if measured is not None else None,
                latency_setting={k: latency[k] for k in ("device", "threads", "batch_size", "dtype") if k in latency},
-               recorded_ms=measured, params_m=_number(path, r, "params_m"), macs_m=_number(path, r, "macs_m"),
-               arch_file=arch_file or None, model=None if arch_file else model,
-               variant=r.get("variant") or None, num_classes=int(classes) if classes else None)
+               recorded_ms=measured, params_m=r.params_m, macs_m=r.macs_m, arch_file=arch_file or None,
+               model=None if arch_file else r.model, variant=r.variant or None,
+               num_classes=int(classes) if classes else None)
 
 
 # -- finding runs --------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Dict, List, Optional, Sequence
 
+from nas.pareto import draw_front, front_indices
 from nas.report.collect import BASELINE, FOUND, TRAINED_FOUND, Row
 
 STYLE = {  # marker, fill, colour per kind
@@ -18,11 +19,6 @@ STYLE = {  # marker, fill, colour per kind
     TRAINED_FOUND: dict(marker="*", color="C3", s=110),
     BASELINE: dict(marker="o", color="C2"),
 }
-
-
-def _dominates(a: Row, b: Row) -> bool:
-    return (a.accuracy >= b.accuracy and a.latency_ms <= b.latency_ms
-            and (a.accuracy > b.accuracy or a.latency_ms < b.latency_ms))
 
 
 def pareto(rows: Sequence[Row]) -> List[Row]:
@@ -36,8 +32,10 @@ def pareto(rows: Sequence[Row]) -> List[Row]:
             groups[r.accuracy_kind].append(r)
     front = []
     for members in groups.values():
-        for r in members:
-            r.pareto = not any(_dominates(o, r) for o in members if o is not r)
+        points = [(r.accuracy, r.latency_ms) for r in members]
+        on = {points[i] for i in front_indices(points, ("max", "min"))}  # equal points share their place
+        for r, point in zip(members, points):
+            r.pareto = point in on
             if r.pareto:
                 front.append(r)
     return sorted(front, key=lambda r: (r.latency_ms, -r.accuracy))
@@ -68,9 +66,8 @@ def figure(rows: Sequence[Row], title: str = "accuracy vs latency"):
         ax.annotate(r.name, (r.latency_ms, r.accuracy), fontsize=6, xytext=(3, 3), textcoords="offset points")
     kinds = sorted({r.accuracy_kind for r in placed if r.pareto}, key=str)
     for i, kind in enumerate(kinds):
-        front = sorted((r for r in placed if r.pareto and r.accuracy_kind == kind), key=lambda r: r.latency_ms)
-        ax.step([r.latency_ms for r in front], [r.accuracy for r in front], where="post", ls="-", lw=1,
-                color=f"C{4 + i}", alpha=0.8, label=f"front: {kind}")
+        front = [(r.latency_ms, r.accuracy) for r in placed if r.pareto and r.accuracy_kind == kind]
+        draw_front(ax, [], front, front_label=f"front: {kind}", color=f"C{4 + i}")
     ticks = [r for r in rows if r.accuracy is None and r.latency_ms is not None]
     if ticks:
         bottom = blended_transform_factory(ax.transData, ax.transAxes)

@@ -4,12 +4,11 @@ and TensorBoard (``tb/``: the figure and the table), every file written atomical
 from __future__ import annotations
 
 import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
-from nas.io import atomic_write_text, write_json
+from nas.io import atomic_save_figure, atomic_write_text, write_json
 from nas.report.collect import Row
 from nas.report.front import figure, pareto
 
@@ -88,17 +87,8 @@ def markdown(rows: Sequence[Row], title: str) -> str:
 
 
 def save_figure(fig, path: Path) -> Path:
-    """``fig`` as PNG, atomically (temp file in the target's dir, then ``os.replace``)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        fig.savefig(tmp, format="png", dpi=130)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    """``fig`` as PNG, atomically."""
+    return atomic_save_figure(fig, path)
 
 
 def write_report(rows: Sequence[Row], out: str | os.PathLike, title: str = "accuracy vs latency",

@@ -28,8 +28,9 @@ FAILED: List[str] = []
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="search")
 def main(cfg: DictConfig) -> Union[float, List[float]]:
-    from nas.search.objective import ObjectiveError, check_spec, failed_value, objectives
-    from nas.search.run import USER_ERRORS, apply_default_space, format_summary, run_search
+    from nas.errors import NasError
+    from nas.search.objective import check_spec, failed_value, objectives
+    from nas.search.run import apply_default_space, format_summary, run_search
 
     hc = HydraConfig.get()
     spec = hc.sweeper.get("objective")
@@ -42,7 +43,7 @@ def main(cfg: DictConfig) -> Union[float, List[float]]:
         cfg = apply_default_space(cfg, list(hc.overrides.task))
         summary = run_search(cfg, out_dir)
         value = objectives(summary, spec)
-    except (*USER_ERRORS, ObjectiveError) as err:
+    except NasError as err:
         if not sweeping:
             print(f"error: {err}", file=sys.stderr)
             sys.exit(2)

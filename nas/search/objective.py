@@ -1,8 +1,12 @@
-"""The figure(s) a search job returns to a Hydra sweeper, read from its summary (``summary.json``).
+"""The figure(s) a search job returns to a Hydra sweeper, read from its :class:`~nas.results.SearchSummary`.
 
-A key is a dotted path into the summary: ``final.val_acc_shared_weights`` (FBNet's default),
-``best.reward`` (the controllers' default), ``final.predicted_ms``, ``best.latency_ms``, ... A list
-of keys gives one value per key (a multi-objective sweep, ``hydra.sweeper.direction=[...]``).
+A key is a dotted path into the summary: ``found.accuracy`` (the search's accuracy estimate of the
+found arch: shared weights for fbnet, the evaluator's score for controllers), ``found.reward`` (the
+controllers' MNASNet reward), ``found.latency_ms`` (the latency the search used), ``found.measured_ms``
+(timed after the search, with ``latency.measure=true``), ``found.params_m``, ``found.macs_m``,
+``target_ms``, ``evaluations``, ``seconds``. The default is the method's own (``objective`` of its
+class: fbnet ``found.accuracy``, controllers ``found.reward``). A list of keys gives one value per key
+(a multi-objective sweep, ``hydra.sweeper.direction=[...]``).
 """
 
 from __future__ import annotations
@@ -10,16 +14,12 @@ from __future__ import annotations
 from typing import Any, Dict, List, Optional, Sequence, Union
 
 from nas.errors import NasError
+from nas.results import SearchSummary
 
 SOURCE = "hydra.sweeper.objective"
-DEFAULT_KEYS = {"fbnet": "final.val_acc_shared_weights", "controller": "best.reward"}
-# the numeric figures a summary holds (shared facts of nas.search.run); measured_ms needs latency.measure
-KNOWN_KEYS = {
-    "fbnet": ("final.val_acc_shared_weights", "final.predicted_ms", "final.measured_ms", "final.params_m",
-              "final.macs_m", "seconds"),
-    "controller": ("best.reward", "best.accuracy", "best.latency_ms", "best.measured_ms", "best.params_m",
-                   "best.macs_m", "target_ms", "evaluations", "seconds"),
-}
+COMMON = ("found.accuracy", "found.latency_ms", "found.measured_ms", "found.params_m", "found.macs_m", "target_ms",
+          "seconds")
+CONTROLLER = ("found.reward", "evaluations")
 Spec = Union[None, str, Sequence[str]]
 
 
@@ -27,8 +27,15 @@ class ObjectiveError(NasError):
     """An objective key the search's summary does not have (or that is not a number)."""
 
 
-def _kind(method: str) -> str:
-    return "fbnet" if method == "fbnet" else "controller"
+def _method(method: str):
+    from nas.strategies import STRATEGIES
+
+    return STRATEGIES.get(method)
+
+
+def known_keys(method: str) -> tuple:
+    """The numeric figures a ``method`` search reports in its summary."""
+    return COMMON + (CONTROLLER if _method(method).objective == "found.reward" else ())
 
 
 def _keys(spec: Spec) -> Optional[List[str]]:
@@ -39,37 +46,26 @@ def _keys(spec: Spec) -> Optional[List[str]]:
 
 def check_spec(method: str, spec: Spec) -> None:
     """Fail before a search runs when ``spec`` names a figure a ``method`` search never reports."""
-    known = KNOWN_KEYS[_kind(method)]
+    known = known_keys(method)
     for key in _keys(spec) or ([] if spec is None else [spec]):
         if key not in known:
             raise ObjectiveError(SOURCE, key, f"a figure of a method={method} summary: {', '.join(known)}")
 
 
-_MISSING = object()
-
-
-def _lookup(summary: Dict[str, Any], key: str) -> Any:
-    node: Any = summary
-    for part in key.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return _MISSING
-        node = node[part]
-    return node
-
-
-def objective(summary: Dict[str, Any], key: Optional[str] = None) -> float:
-    """The number at dotted ``key`` of ``summary`` (default: the method's, see ``DEFAULT_KEYS``)."""
-    kind = _kind(summary.get("method", "fbnet"))
-    key = key or DEFAULT_KEYS[kind]
-    value = _lookup(summary, key)
+def objective(summary: Union[SearchSummary, Dict[str, Any]], key: Optional[str] = None) -> float:
+    """The number at dotted ``key`` of ``summary`` (default: the method's, see the module docstring)."""
+    if not isinstance(summary, SearchSummary):
+        summary = SearchSummary.from_dict(summary)
+    key = key or _method(summary.method).objective
+    value = summary.figure(key)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        has = ", ".join(k for k in KNOWN_KEYS[kind] if _lookup(summary, k) is not _MISSING)
+        has = ", ".join(k for k in known_keys(summary.method) if isinstance(summary.figure(k), (int, float)))
         expected = f"a number in this run's summary.json (it has: {has})"
-        raise ObjectiveError(SOURCE, key, expected, *(() if value is _MISSING else (value,)))
+        raise ObjectiveError(SOURCE, key, expected, *(() if value is None else (value,)))
     return float(value)
 
 
-def objectives(summary: Dict[str, Any], spec: Spec = None) -> Union[float, List[float]]:
+def objectives(summary, spec: Spec = None) -> Union[float, List[float]]:
     """``objective`` for one key (or the default), a list of them for a list of keys."""
     keys = _keys(spec)
     return objective(summary, spec) if keys is None else [objective(summary, k) for k in keys]

@@ -32,7 +32,7 @@ import torch
 from torch import nn
 
 from nas.blocks import BLOCKS
-from nas.layers import ConvBnAct, make_divisible
+from nas.layers import make_divisible
 from nas.space.arch import Arch
 from nas.space.base import SHORTCUT, Decision, OpUse, Residual, SearchSpace, adds_shortcut, build_block
 from nas.space.loader import SPACE_TYPES

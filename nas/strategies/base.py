@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from nas.errors import NasError
+from nas.pareto import front_indices
 from nas.space import Arch
 
 Encoding = List[int]
@@ -30,6 +31,11 @@ OBJECTIVE_SENSES = {"reward": "max", "accuracy": "max", "latency_ms": "min", "pa
 class StrategyError(NasError):
     """A search that cannot go on: bad options, a result without a reward, a checkpoint or log that does
     not belong to this search. Names the source, the key and what was expected."""
+
+
+class SearchError(StrategyError):
+    """A search that cannot go on as configured (NaN loss, impossible latency target, bad checkpoint)."""
+
 
 
 @dataclass(frozen=True)
@@ -68,28 +74,14 @@ def check_result(result: Any, source: str = "evaluate()") -> Dict[str, Any]:
     return out
 
 
-def dominates(a: Sequence[float], b: Sequence[float]) -> bool:
-    """``a`` is at least as good as ``b`` everywhere and better somewhere (all objectives maximised)."""
-    return all(x >= y for x, y in zip(a, b)) and any(x > y for x, y in zip(a, b))
-
-
 def pareto_front(records: Iterable[Record], objectives: Sequence[str] = ("accuracy", "latency_ms")) -> List[Record]:
     """The non-dominated records under ``objectives`` (senses from OBJECTIVE_SENSES: accuracy up,
     latency down), sorted by the last objective. Records lacking an objective are left out; of equal
     points the first evaluated is kept."""
-    signs = [1.0 if OBJECTIVE_SENSES.get(o, "max") == "max" else -1.0 for o in objectives]
-    points = []
-    for r in records:
-        vals = [r.result.get(o) for o in objectives]
-        if all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in vals):
-            points.append((r, [s * v for s, v in zip(signs, vals)]))
-    front, seen = [], set()
-    for r, p in points:
-        if tuple(p) in seen or any(dominates(q, p) for _, q in points):
-            continue
-        seen.add(tuple(p))
-        front.append(r)
-    return sorted(front, key=lambda r: r.result[objectives[-1]])
+    records = list(records)
+    points = [[r.result.get(o) for o in objectives] for r in records]
+    keep = front_indices(points, [OBJECTIVE_SENSES.get(o, "max") for o in objectives])
+    return sorted((records[i] for i in keep), key=lambda r: r.result[objectives[-1]])
 
 
 def rng_state(rng: random.Random) -> list:

@@ -1,6 +1,6 @@
 """The search loop shared by every controller: ask, evaluate, tell, log, checkpoint, resume.
 
->>> result = run_search(strategy, evaluate, budget=200, log_path="archs.jsonl", checkpoint_path="search.pt")
+>>> result = run_strategy(strategy, evaluate, budget=200, log_path="archs.jsonl", checkpoint_path="search.pt")
 >>> result.best.arch, result.best.result
 
 - ``evaluate(arch) -> dict`` returns at least ``reward`` (plus ``accuracy``, ``latency_ms``, ...).
@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +29,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional
 import torch
 from tqdm import tqdm
 
+from nas.io import atomic_torch_save
 from nas.space import Arch, SpaceError
 from nas.strategies.base import Record, Strategy, StrategyError
 
@@ -38,7 +38,7 @@ CHECKPOINT_FORMAT = "nas-strategy-checkpoint/1"
 
 @dataclass
 class SearchResult:
-    """What ``run_search`` returns."""
+    """What ``run_strategy`` returns."""
 
     best: Optional[Record]
     records: List[Record]  # every arch in this search's log, in order (restored ones first)
@@ -83,17 +83,8 @@ def read_log(path: str | os.PathLike, space: Any, repair: bool = False) -> List[
 
 def save_checkpoint(path: str | os.PathLike, strategy: Strategy, log_records: int) -> None:
     """Write the strategy's state atomically (temp file + rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save({"format": CHECKPOINT_FORMAT, "log_records": log_records, "state": strategy.state_dict()}, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_torch_save({"format": CHECKPOINT_FORMAT, "log_records": log_records, "state": strategy.state_dict()},
+                      path)
 
 
 def load_checkpoint(path: str | os.PathLike) -> Optional[Dict[str, Any]]:
@@ -104,14 +95,14 @@ def load_checkpoint(path: str | os.PathLike) -> Optional[Dict[str, Any]]:
         ckpt = torch.load(path, weights_only=True)
     except Exception as err:  # truncated or foreign file: one clear message
         raise StrategyError(str(path), "<file>",
-                            f"a search checkpoint written by run_search ({type(err).__name__})") from None
+                            f"a search checkpoint written by run_strategy ({type(err).__name__})") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
         raise StrategyError(str(path), "format", repr(CHECKPOINT_FORMAT),
                             ckpt.get("format") if isinstance(ckpt, dict) else type(ckpt).__name__)
     return ckpt
 
 
-def run_search(strategy: Strategy, evaluate: Callable[[Arch], Mapping[str, Any]], budget: int,
+def run_strategy(strategy: Strategy, evaluate: Callable[[Arch], Mapping[str, Any]], budget: int,
                log_path: str | os.PathLike | None = None, checkpoint_path: str | os.PathLike | None = None,
                checkpoint_every: int = 10, progress: bool = True, resume: bool = True, cache: bool = True,
                on_record: Optional[Callable[[Record, Record], None]] = None) -> SearchResult:
@@ -119,9 +110,9 @@ def run_search(strategy: Strategy, evaluate: Callable[[Arch], Mapping[str, Any]]
 
     ``on_record(record, best)`` is called after each new evaluation (TensorBoard, plots)."""
     if isinstance(budget, bool) or not isinstance(budget, int) or budget < 0:
-        raise StrategyError("run_search", "budget", "an integer >= 0", budget)
+        raise StrategyError("run_strategy", "budget", "an integer >= 0", budget)
     if isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, int) or checkpoint_every < 1:
-        raise StrategyError("run_search", "checkpoint_every", "an integer >= 1", checkpoint_every)
+        raise StrategyError("run_strategy", "checkpoint_every", "an integer >= 1", checkpoint_every)
     space = strategy.space
     records = read_log(log_path, space, repair=resume) if log_path else []
     ckpt = load_checkpoint(checkpoint_path) if checkpoint_path else None

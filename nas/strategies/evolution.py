@@ -13,12 +13,13 @@ import random
 from collections import deque
 from typing import Any, Dict, Mapping, Tuple
 
-from nas.strategies.base import Encoding, Strategy, StrategyError, rng_state, set_rng_state
+from nas.strategies.base import Encoding, StrategyError, rng_state, set_rng_state
+from nas.strategies.controller import Controller
 from nas.strategies.registry import STRATEGIES
 
 
 @STRATEGIES.register("evolution")
-class RegularizedEvolution(Strategy):
+class RegularizedEvolution(Controller):
     """Options: ``population_size`` (P, paper 100 for 20k evaluations; default 20 suits budgets of a
     few hundred), ``sample_size`` (S, the tournament size; default 5)."""
 

@@ -1,39 +1,47 @@
-"""FBNet's differentiable search (Wu et al. 2019, "FBNet", Sec. 3.3-3.4).
+"""FBNet's differentiable search (Wu et al. 2019, "FBNet", Sec. 3.3-3.4), a registered strategy.
 
 Weights ``w`` (SGD with momentum, cosine schedule) train on the weight split; architecture logits
-``theta`` (Adam) train on the architecture split, epoch by epoch, after weights-only warm-up epochs.
-The Gumbel-softmax temperature starts at ``tau0`` and decays by ``tau_decay`` per epoch. The loss is
+``theta`` (Adam) train on the architecture split, epoch by epoch, after weights-only warm-up epochs;
+both with the toolkit's one training loop (``nas.loops.train_epoch``). The Gumbel-softmax temperature
+starts at ``tau0`` and decays by ``tau_decay`` per epoch. The loss is
 
     CE(a, w_a) * alpha * log(LAT(a)) ** beta                           (no target; FBNet eq. 2)
     CE(a, w_a) + penalty * relu(LAT(a) / target_ms - 1)                (with latency.target_ms)
 
-with ``LAT`` the expected latency under the current Gumbel-softmax weights from the lookup table
-(``const + sum_l <weights_l, costs_l>``, differentiable in theta). Hard single-path sampling (only the
-sampled op runs) by default; soft mixing as in the paper as an option. The found arch is theta's
-argmax per layer, or with a latency target the most probable arch under theta whose table latency is
-within 5% below the target (``FBNetOptions.derive``).
+with ``LAT`` the expected latency under the current Gumbel-softmax weights from the latency source's
+per-decision costs (``const + sum_l <weights_l, costs_l>``, differentiable in theta). Hard
+single-path sampling (only the sampled op runs) by default; soft mixing as in the paper as an option.
+The found arch is theta's argmax per decision, or with a latency target the most probable arch under
+theta whose latency is within 5% below the target (``FBNetOptions.derive``).
+
+As a job (``search(job)``): checkpoint every epoch (a resumed job continues exactly), then
+``arch.yaml`` (the found arch), ``samples/sample_<k>.yaml`` (the most likely distinct archs of
+``samples`` draws from the final distribution) and the :class:`~nas.results.SearchSummary`.
 """
 
 from __future__ import annotations
 
-import math
 import random
-from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Tuple
+import shutil
+import time
+from dataclasses import dataclass, fields
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
 from nas.data import BatchLoader, SearchData
+from nas.io import atomic_torch_save
+from nas.loops import NonFiniteLoss, Recipe, batch_to, recalibrate_bn, to_device, train_epoch
+from nas.results import SearchSummary
 from nas.space import Arch
-from nas.supernet import Supernet
-from nas.training import batch_to, recalibrate_bn, to_device
+from nas.strategies.base import SearchError
+from nas.strategies.fbnet_arch import most_probable_within, probability_figure, sample_archs
+from nas.strategies.registry import STRATEGIES
+from nas.supernet import build_supernet, supernet_modes
 
-
-class SearchError(RuntimeError):
-    """A search that cannot go on (NaN loss, impossible latency target, bad checkpoint)."""
+CHECKPOINT = "checkpoint.pt"
 
 
 @dataclass
@@ -60,14 +68,14 @@ class FBNetOptions:
 
 @dataclass
 class LatencyModel:
-    """Per-layer candidate costs (ms) in the supernet's candidate order plus a constant."""
+    """Per-decision candidate costs (ms) in the supernet's candidate order plus a constant."""
 
     const_ms: float
     costs: Dict[str, torch.Tensor]
     target_ms: Optional[float] = None
     penalty: float = 2.0
 
-    def expected(self, supernet: Supernet) -> torch.Tensor:
+    def expected(self, supernet) -> torch.Tensor:
         total = torch.tensor(self.const_ms)
         for label, mixed in supernet.mixed_ops().items():
             if mixed.weights is None:
@@ -75,7 +83,7 @@ class LatencyModel:
             total = total + (mixed.weights * self.costs[label].to(mixed.weights.device)).sum().cpu()
         return total
 
-    def of_probs(self, supernet: Supernet) -> float:
+    def of_probs(self, supernet) -> float:
         """Latency expected under the current (noise-free) distribution."""
         return self.const_ms + sum(float((m.probs().detach().cpu() * self.costs[l]).sum())
                                    for l, m in supernet.mixed_ops().items())
@@ -89,9 +97,9 @@ def fbnet_loss(ce: torch.Tensor, lat: torch.Tensor, opts: FBNetOptions, latency:
 
 
 class FBNetSearch:
-    """One FBNet search: state, an epoch loop, checkpointable."""
+    """One FBNet search's training: supernet, optimisers, an epoch loop, checkpointable state."""
 
-    def __init__(self, supernet: Supernet, data: SearchData, latency: LatencyModel, opts: FBNetOptions, *,
+    def __init__(self, supernet, data: SearchData, latency: LatencyModel, opts: FBNetOptions, *,
                  seed: int = 0, device: str = "cpu", writer=None, augment: bool = False):
         self.net, self.data, self.latency, self.opts = to_device(supernet, device), data, latency, opts
         self.seed, self.device, self.writer = seed, torch.device(device), writer
@@ -103,6 +111,8 @@ class FBNetSearch:
         self.w_loader = BatchLoader(data.weight, opts.batch_size, augment=augment, seed=seed, drop_last=True)
         self.a_loader = BatchLoader(data.arch, opts.batch_size, augment=augment, seed=seed + 1, drop_last=True)
         self.v_loader = BatchLoader(data.val, 256, shuffle=False)
+        self.recipe = Recipe(epochs=opts.epochs, batch_size=opts.batch_size, lr=opts.w_lr, label_smoothing=0.0,
+                             max_steps_per_epoch=opts.max_steps_per_epoch)
         self.derive_rule()  # a bad method.derive fails before any training
         self.epoch = 0
         self.bn_batches = 4
@@ -128,57 +138,36 @@ class FBNetSearch:
     def tau(self, epoch: int) -> float:
         return self.opts.tau0 * self.opts.tau_decay ** epoch
 
-    def _steps(self, loader: BatchLoader):
-        cap = self.opts.max_steps_per_epoch
-        for step, batch in enumerate(loader):
-            if cap is not None and step >= cap:
-                break
-            yield step, batch
-
-    def _check(self, loss: torch.Tensor, phase: str, epoch: int, step: int) -> None:
-        if not torch.isfinite(loss):
-            raise SearchError(f"{phase} loss is {loss.item()} at epoch {epoch + 1}, step {step + 1}: stopping "
-                              f"(lower method.w_lr / method.theta_lr, or check the data)")
+    def _epoch(self, phase: str, loader: BatchLoader, opt, loss_fn=None) -> Dict[str, float]:
+        e = self.epoch
+        try:
+            return train_epoch(self.net, loader, opt, self.recipe, e, self.device, loss_fn=loss_fn,
+                               desc=f"epoch {e + 1} {phase}")
+        except NonFiniteLoss as err:
+            raise SearchError(f"{'architecture' if phase == 'theta' else 'weight'} {err}: stopping (lower "
+                              f"method.w_lr / method.theta_lr, or check the data)") from None
 
     def run_epoch(self) -> Dict[str, float]:
         e, opts = self.epoch, self.opts
         tau = self.tau(e)
         self.net.train().set_mode(opts.mode, tau=tau)
-        self.w_loader.set_epoch(e)
-        w_loss = w_correct = w_seen = 0.0
-        for step, (x, y) in tqdm(list(self._steps(self.w_loader)), desc=f"epoch {e + 1} weights", leave=False,
-                                 disable=None):
-            x, y = batch_to(x, self.device), y.to(self.device)
-            out = self.net(x)
-            loss = F.cross_entropy(out, y)
-            self._check(loss, "weight", e, step)
-            self.w_opt.zero_grad(set_to_none=True)
-            loss.backward()
-            self.w_opt.step()
-            w_loss += loss.item() * len(y)
-            w_correct += (out.argmax(1) == y).sum().item()
-            w_seen += len(y)
+        w = self._epoch("weights", self.w_loader, self.w_opt)
         self.w_sched.step()
-        metrics = {"epoch": e + 1, "tau": tau, "w_loss": w_loss / max(1, w_seen), "w_acc": w_correct / max(1, w_seen)}
+        metrics = {"epoch": e + 1, "tau": tau, "w_loss": w["train_loss"], "w_acc": w["train_acc"]}
         if e >= opts.warmup_epochs:
-            self.a_loader.set_epoch(e)
-            a_loss = a_ce = a_lat = a_seen = 0.0
-            for step, (x, y) in tqdm(list(self._steps(self.a_loader)), desc=f"epoch {e + 1} theta", leave=False,
-                                     disable=None):
-                x, y = batch_to(x, self.device), y.to(self.device)
-                ce = F.cross_entropy(self.net(x), y)
+            sums = {"ce": 0.0, "lat": 0.0, "n": 0}
+
+            def loss_fn(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+                ce = F.cross_entropy(out, y)
                 lat = self.latency.expected(self.net)
-                loss = fbnet_loss(ce, lat.to(ce.device), opts, self.latency)
-                self._check(loss, "architecture", e, step)
-                self.t_opt.zero_grad(set_to_none=True)
-                self.w_opt.zero_grad(set_to_none=True)
-                loss.backward()
-                self.t_opt.step()
-                a_loss += loss.item() * len(y)
-                a_ce += ce.item() * len(y)
-                a_lat += lat.item() * len(y)
-                a_seen += len(y)
-            metrics.update(a_loss=a_loss / max(1, a_seen), a_ce=a_ce / max(1, a_seen), a_lat_ms=a_lat / max(1, a_seen))
+                sums["ce"] += ce.item() * len(y)
+                sums["lat"] += lat.item() * len(y)
+                sums["n"] += len(y)
+                return fbnet_loss(ce, lat.to(ce.device), opts, self.latency)
+
+            a = self._epoch("theta", self.a_loader, self.t_opt, loss_fn)
+            n = max(1, sums["n"])
+            metrics.update(a_loss=a["train_loss"], a_ce=sums["ce"] / n, a_lat_ms=sums["lat"] / n)
         metrics["expected_latency_ms"] = self.latency.of_probs(self.net)
         metrics["val_acc"] = self.evaluate(self.derive())
         self.epoch += 1
@@ -215,68 +204,21 @@ class FBNetSearch:
         return "target" if rule == "auto" and self.latency.target_ms else ("argmax" if rule == "auto" else rule)
 
     def derive(self) -> Arch:
-        """The found architecture (see ``FBNetOptions.derive``). Argmax per layer ignores how the layers'
+        """The found architecture (see ``FBNetOptions.derive``). Argmax per decision ignores how the
         choices add up: after a short search whose theta moved little it can land far from the target
-        (e.g. every layer's cheapest op). ``target``: the most probable arch under theta whose table
-        latency lies in [0.95, 1.0] x target (else the most probable one below it), exactly, by dynamic
-        programming over latency bins of target / 2000 (a multiple-choice knapsack)."""
+        (e.g. every layer's cheapest op); ``target`` picks the most probable arch near the target
+        (:func:`~nas.strategies.fbnet_arch.most_probable_within`)."""
         if self.derive_rule() == "argmax":
             return self.net.derive()
-        target = float(self.latency.target_ms)
-        width = target / 2000
-        ops = self.net.mixed_ops()
-        labels = list(ops)
-        n_bins = int(round(target / width)) + 1
-        best = np.full(n_bins, -np.inf)
-        start = int(round(self.latency.const_ms / width))
-        if start < n_bins:
-            best[start] = 0.0
-        back = []
-        for label in labels:
-            logp = ops[label].probs().detach().double().log().cpu().numpy()
-            cost = np.rint(self.latency.costs[label].double().cpu().numpy() / width).astype(int)
-            new, pick = np.full(n_bins, -np.inf), np.full(n_bins, -1)
-            for c, (lp, cb) in enumerate(zip(logp, cost)):
-                if cb >= n_bins:
-                    continue
-                cand = np.full(n_bins, -np.inf)
-                cand[cb:] = best[: n_bins - cb] + lp
-                better = cand > new
-                new[better], pick[better] = cand[better], c
-            best = new
-            back.append((pick, cost))
-        lo = int(np.ceil(0.95 * target / width))
-        window = best[lo:]
-        b = lo + int(window.argmax()) if np.isfinite(window).any() else int(best.argmax())
-        if not np.isfinite(best[b]):
-            return self.net.derive()  # nothing below the target (latency_model checks it cannot happen)
-        choices = {}
-        for label, (pick, cost) in zip(reversed(labels), reversed(back)):
-            c = int(pick[b])
-            choices[label] = ops[label].names[c]
-            b -= int(cost[c])
-        return self.net.space.make_arch(choices)
+        return most_probable_within(self.net.mixed_ops(), self.latency.costs, self.latency.const_ms,
+                                    float(self.latency.target_ms), self.net.space)
 
     def entropies(self) -> Dict[str, float]:
         return {l: float(-(p * p.clamp_min(1e-12).log()).sum()) for l, p in self.net.probabilities().items()}
 
     def samples(self, k: int, seed: int) -> List[Tuple[Arch, float]]:
         """Up to ``k`` distinct archs drawn from the final distribution, most likely first, with log-probs."""
-        probs = self.net.probabilities()
-        g = torch.Generator().manual_seed(seed)
-        seen: Dict[Tuple, Tuple[Arch, float]] = {}
-        for _ in range(50 * k):
-            choices, logp = {}, 0.0
-            for label, p in probs.items():
-                i = int(torch.multinomial(p, 1, generator=g))
-                choices[label] = self.net.mixed_ops()[label].names[i]
-                logp += math.log(float(p[i]))
-            key = tuple(choices.values())
-            if key not in seen:
-                seen[key] = (self.net.space.make_arch(choices), logp)
-            if len(seen) >= k:
-                break
-        return sorted(seen.values(), key=lambda t: -t[1])
+        return sample_archs(self.net, k, seed)
 
     def _log(self, m: Dict[str, float]) -> None:
         if self.writer is None:
@@ -292,24 +234,72 @@ class FBNetSearch:
         self.writer.add_figure("theta/probabilities", probability_figure(self.net), step)
 
 
-def probability_figure(net: Supernet):
-    """Heat map of op probabilities per layer (rows: layers, columns: candidates)."""
-    import matplotlib
+@STRATEGIES.register("fbnet")
+class FBNet:
+    """FBNet as a search method: ``FBNet(space, seed, **FBNetOptions)``, ``search(job)``."""
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    name = "fbnet"
+    objective = "found.accuracy"  # the summary figure a sweep optimises by default
+    resume_marker = CHECKPOINT
+    OPTIONS = tuple(f.name for f in fields(FBNetOptions))
 
-    probs = net.probabilities()
-    labels = list(probs)
-    names = net.mixed_ops()[labels[0]].names
-    width = max(len(p) for p in probs.values())
-    grid = torch.zeros(len(labels), width)
-    for i, p in enumerate(probs.values()):
-        grid[i, : len(p)] = p
-    fig, ax = plt.subplots(figsize=(1 + 0.45 * width, 1 + 0.25 * len(labels)))
-    im = ax.imshow(grid.numpy(), aspect="auto", cmap="viridis", vmin=0, vmax=1)
-    ax.set_yticks(range(len(labels)), labels, fontsize=6)
-    ax.set_xticks(range(len(names)), names, rotation=90, fontsize=6)
-    fig.colorbar(im, ax=ax)
-    fig.tight_layout()
-    return fig
+    def __init__(self, space: Any, seed: int = 0, **options: Any):
+        modes = supernet_modes(space)
+        self.opts = FBNetOptions(**options)
+        if self.opts.mode not in modes or self.opts.mode == "fixed":
+            raise SearchError(f"method=fbnet (method.mode={self.opts.mode}) needs a supernet that mixes candidates "
+                              f"per decision; the supernet of space '{space.name}' ({space.kind}) runs "
+                              f"{', '.join(modes)} only: use a controller (method=mnasnet, evolution, optuna, random)")
+        self.space, self.seed = space, seed
+
+    @classmethod
+    def from_config(cls, space: Any, seed: int, method: Mapping[str, Any]) -> "FBNet":
+        return cls(space, seed, **{k: method[k] for k in cls.OPTIONS if k in method})
+
+    def latency_model(self, job) -> LatencyModel:
+        target = job.check_target()
+        const, vectors = job.latency.cost_vectors(self.space, calibrated=job.settings.calibrated)
+        penalty = job.settings.penalty * (10.0 if job.settings.constraint == "hard" else 1.0)
+        return LatencyModel(const, {k: torch.tensor(v) for k, v in vectors.items()}, target, penalty)
+
+    def search(self, job) -> SearchSummary:
+        opts, out = self.opts, job.out_dir
+        search = FBNetSearch(build_supernet(self.space), job.data, self.latency_model(job), opts, seed=self.seed,
+                             device=job.device, writer=job.writer, augment=job.augment)
+        before = 0.0  # epochs' seconds of the run this one resumes
+        if job.resume:
+            state = torch.load(out / CHECKPOINT, weights_only=True)
+            if state.get("space") != self.space.name or state.get("epochs") != opts.epochs:
+                raise SearchError(f"resume={out}: its checkpoint is of space {state.get('space')!r} with "
+                                  f"{state.get('epochs')} epochs, this run asks for {self.space.name!r} with "
+                                  f"{opts.epochs}")
+            search.load_state_dict(state["search"])
+            before = float(state.get("seconds", 0.0))
+        start = search.epoch
+        t0 = time.perf_counter()
+        bar = tqdm(range(search.epoch, opts.epochs), desc="search", unit="epoch", initial=search.epoch,
+                   total=opts.epochs, disable=None)
+        for _ in bar:
+            metrics = search.run_epoch()
+            bar.set_postfix(val_acc=f"{metrics['val_acc']:.3f}", lat=f"{metrics['expected_latency_ms']:.2f}ms")
+            atomic_torch_save({"search": search.state_dict(), "space": self.space.name, "epochs": opts.epochs,
+                               "seconds": before + time.perf_counter() - t0}, out / CHECKPOINT)
+        return self.summary(search, job, start, before)
+
+    def summary(self, search: FBNetSearch, job, start: int, before: float) -> SearchSummary:
+        out = job.out_dir
+        archs = [search.derive()]
+        found = job.figures(archs[0], archs[0].save(out / "arch.yaml"), accuracy=search.evaluate(archs[0]))
+        shutil.rmtree(out / "samples", ignore_errors=True)
+        samples = []
+        for k, (arch, logp) in enumerate(search.samples(self.opts.samples, self.seed)):
+            path = arch.save(out / "samples" / f"sample_{k}.yaml")
+            samples.append(job.figures(arch, path, accuracy=search.evaluate(arch), log_prob=logp))
+            archs.append(arch)
+        notes = job.measure(archs, [found, *samples])
+        return SearchSummary(space=self.space.name, method=self.name, found=found,
+                             accuracy_kind="shared weights (fbnet search)", candidates=samples,
+                             candidates_are="samples of the final distribution", target_ms=job.settings.target_ms,
+                             derive=search.derive_rule(), resumed=start if job.resume else None,
+                             seconds_before_resume=round(before, 1) if before > 0 else None,
+                             history=search.history, notes=notes)

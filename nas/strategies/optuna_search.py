@@ -23,6 +23,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from nas.strategies.base import (OBJECTIVE_SENSES, Encoding, Record, Strategy, StrategyError, check_result,
                                  seed_stream)
+from nas.strategies.controller import Controller
 from nas.strategies.registry import STRATEGIES
 
 SAMPLERS = ("auto", "tpe", "nsga2", "random")
@@ -46,7 +47,7 @@ def spec_index(spec: Sequence[Any], value: Any) -> int:
 
 
 @STRATEGIES.register("optuna")
-class OptunaSearch(Strategy):
+class OptunaSearch(Controller):
     """Options: ``sampler`` auto|tpe|nsga2|random; ``objectives`` (result keys; reward, accuracy up,
     latency_ms, params, macs down, others need ``directions``); ``storage`` (None: in memory);
     ``study_name`` (default ``nas-<space>-<objectives>``); ``n_startup_trials`` (TPE's random trials);

@@ -6,12 +6,13 @@ from __future__ import annotations
 import random
 from typing import Any, Dict, Mapping, Tuple
 
-from nas.strategies.base import Encoding, Strategy, rng_state, set_rng_state
+from nas.strategies.base import Encoding, rng_state, set_rng_state
+from nas.strategies.controller import Controller
 from nas.strategies.registry import STRATEGIES
 
 
 @STRATEGIES.register("random")
-class RandomSearch(Strategy):
+class RandomSearch(Controller):
     """Uniform sampling, one index per decision from a seeded ``random.Random``."""
 
     name = "random"

@@ -10,20 +10,23 @@ import inspect
 from typing import Any
 
 from nas.registry import Registry
+from nas.strategies.base import StrategyError
 
 STRATEGIES = Registry("strategy")
 
 
 def strategy_options(name: str) -> list[str]:
     """The keyword options strategy ``name`` takes besides ``space`` and ``seed``."""
-    params = inspect.signature(STRATEGIES.get(name).__init__).parameters
+    cls = STRATEGIES.get(name)
+    if hasattr(cls, "OPTIONS"):  # a strategy that takes a dataclass of options (fbnet)
+        return list(cls.OPTIONS)
+    params = inspect.signature(cls.__init__).parameters
     return [p for p, v in params.items() if p not in ("self", "space", "seed")
             and v.kind in (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)]
 
 
 def create_strategy(name: str, space: Any, seed: int = 0, **opts: Any):
     """Build the registered strategy ``name`` on ``space``; unknown options raise StrategyError."""
-    from nas.strategies.base import StrategyError
 
     known = strategy_options(name)
     for key in opts:

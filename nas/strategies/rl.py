@@ -20,7 +20,8 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 import torch
 from torch import nn
 
-from nas.strategies.base import Encoding, Strategy, StrategyError, seed_stream
+from nas.strategies.base import Encoding, StrategyError, seed_stream
+from nas.strategies.controller import Controller
 from nas.strategies.registry import STRATEGIES
 
 
@@ -77,7 +78,7 @@ class ControllerPolicy(nn.Module):
 
 
 @STRATEGIES.register("mnasnet")
-class MnasNetController(Strategy):
+class MnasNetController(Controller):
     """Options: ``algorithm`` ppo|reinforce; ``batch_size`` archs per policy update; ``lr`` (Adam);
     ``ppo_epochs``, ``clip`` (PPO); ``entropy_coef``; ``baseline_decay``; ``normalize_advantages``;
     ``hidden_size``; ``temperature`` / ``tanh_constant`` (logit shaping); ``max_grad_norm``."""

@@ -141,7 +141,6 @@ class ElasticSupernet(nn.Module):
             in_max = out_max
         self.stages = nn.Sequential(*stages)
         self.head, self.classifier = space.build_head(in_max)
-        from nas.layers.classifier import init_weights
         init_weights(self)
         self.arch: Arch | None = None
         self.set_arch(space.sample(0))

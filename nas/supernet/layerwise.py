@@ -89,7 +89,6 @@ class Supernet(nn.Module):
             stages.append(nn.Sequential(*layers))
         self.stages = nn.Sequential(*stages)
         self.head, self.classifier = space.build_head(space.out_chs)
-        from nas.layers.classifier import init_weights
         init_weights(self)
         self.labels = [layer.label for layer in space.layers if layer.label not in space.fixed]
         self._mixed: Dict[str, MixedOp] = {}

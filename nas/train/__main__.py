@@ -17,12 +17,13 @@ CONF_DIR = str(Path(__file__).resolve().parents[2] / "conf")
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="train")
 def main(cfg: DictConfig) -> None:
-    from nas.train.run import USER_ERRORS, format_summary, run_dir, run_train
+    from nas.errors import NasError
+    from nas.train.run import format_summary, run_dir, run_train
 
     out_dir = run_dir(cfg, Path(HydraConfig.get().runtime.output_dir))
     try:
         result = run_train(cfg, out_dir)
-    except USER_ERRORS as err:
+    except NasError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
     print(format_summary(result, out_dir))

@@ -13,7 +13,7 @@ from nas.config import DataConf, DeviceConf, register_shared
 
 @dataclass
 class TrainConf:
-    """What to train (exactly one of ``arch`` and ``model``) and the recipe (see ``nas.training.Recipe``)."""
+    """What to train (exactly one of ``arch`` and ``model``) and the recipe (see ``nas.loops.Recipe``)."""
 
     data: DataConf = MISSING
     device: DeviceConf = MISSING

@@ -1,7 +1,7 @@
 """The training job as plain functions (the Hydra app in ``nas.train.__main__`` only wraps these).
 
 ``run_train(cfg, out_dir)`` trains an architecture file's child (``arch=``) or a baseline (``model=``)
-with the standard recipe of :mod:`nas.training` (SGD with Nesterov momentum, cosine learning rate,
+with the standard recipe of :mod:`nas.loops` (SGD with Nesterov momentum, cosine learning rate,
 label smoothing, the dataset's augmentation, seeded batch order) on the dataset's training split,
 evaluates on its test split every epoch, checkpoints every epoch (``resume=<run dir>`` continues and
 ends exactly where an uninterrupted run ends), and writes into ``out_dir``:
@@ -16,28 +16,27 @@ ends exactly where an uninterrupted run ends), and writes into ``out_dir``:
 from __future__ import annotations
 
 import logging
-import random
 import statistics
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 from tqdm import tqdm
 
-from nas.data import DATASETS, BatchLoader, DataError, ImageData, search_data
+from nas.data import DATASETS, BatchLoader, ImageData, search_data
 from nas.errors import NasError
-from nas.io import atomic_torch_save, atomic_write_text, write_json
-from nas.latency import LatencyTableError
+from nas.io import atomic_torch_save, atomic_write_text
 from nas.latency.measure import Setting, time_module
 from nas.profile import profile
+from nas.results import TrainResult
+from nas.seeding import seed_everything
 from nas.registry import UnknownNameError
 from nas.space import Arch, SpaceError, load_space
-from nas.training import NonFiniteLoss, Recipe, evaluate, make_optimizer, to_device, train_epoch
+from nas.loops import NonFiniteLoss, Recipe, evaluate, make_optimizer, to_device, train_epoch
 
 log = logging.getLogger("nas.train")
 
@@ -54,7 +53,6 @@ class TrainError(NasError):
     show_got = str
 
 
-USER_ERRORS = (TrainError, DataError, SpaceError, UnknownNameError, LatencyTableError, NonFiniteLoss)
 
 
 @dataclass
@@ -69,12 +67,6 @@ class NetPlan:
     build: Callable[[int], Tuple[nn.Module, Dict[str, Any]]]  # num_classes -> (net, identity)
     arch_file: Optional[str] = None
     model: Optional[str] = None
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
 
 
 def run_dir(cfg: DictConfig, default: Path) -> Path:
@@ -226,7 +218,7 @@ def measure_latency(net: nn.Module, resolution: int, device: str, threads: int, 
             "median_ms": statistics.median(medians), "min_ms": min(getattr(t, "min_ms", t.median_ms) for t in timings)}
 
 
-def run_train(cfg: DictConfig, out_dir: Path) -> Dict[str, Any]:
+def run_train(cfg: DictConfig, out_dir: Path) -> TrainResult:
     """Train as ``cfg`` says, write the outputs into ``run_dir(cfg, out_dir)``, return ``result.json``'s content.
 
     Every user error is raised before anything is written (one of :data:`USER_ERRORS`)."""
@@ -295,13 +287,14 @@ def run_train(cfg: DictConfig, out_dir: Path) -> Dict[str, Any]:
     if cfg.measure_latency:
         threads = cfg.latency_threads or cfg.device.threads or 1
         latency = measure_latency(net, plan.resolution, device, threads, f"{plan.kind} {plan.name}")
-    result = {"kind": "train", "name": plan.name, "arch_file": plan.arch_file, "model": plan.model,
-              "variant": plan.variant, "data": d.name, "epochs": recipe.epochs,
-              "val_acc": history[-1]["val_acc"] if history else 0.0, "best_val_acc": best,
-              "params_m": p.params / 1e6, "macs_m": p.macs / 1e6,
-              "latency_ms": latency["median_ms"] if latency else None, "latency": latency,
-              "checkpoint": CHECKPOINT, "seconds": round(seconds_before + time.perf_counter() - t0, 1)}
-    write_json(out_dir / RESULT, result)
+    result = TrainResult(name=plan.name, arch_file=plan.arch_file, model=plan.model, variant=plan.variant,
+                         data=d.name, num_classes=train.num_classes, epochs=recipe.epochs,
+                         val_acc=history[-1]["val_acc"] if history else 0.0, best_val_acc=best,
+                         params_m=p.params / 1e6, macs_m=p.macs / 1e6,
+                         latency_ms=latency["median_ms"] if latency else None, latency=latency,
+                         checkpoint=CHECKPOINT, seconds=round(seconds_before + time.perf_counter() - t0, 1),
+                         history=history)
+    result.save(out_dir / RESULT)
     return result
 
 
@@ -341,27 +334,18 @@ def train_epochs(net, loader, val, opt, sched, recipe: Recipe, start: int, best:
     return history
 
 
-def trained_classes(out_dir: Path) -> Any:
-    """The number of classes the run in ``out_dir`` trained (from its checkpoint, memory-mapped)."""
-    try:
-        return torch.load(out_dir / CHECKPOINT, map_location="cpu", weights_only=True, mmap=True)["net"]["num_classes"]
-    except Exception:  # noqa: BLE001 - only a hint in the summary
-        return "<classes>"
-
-
-def format_summary(result: Dict[str, Any], out_dir: Path) -> str:
-    r = result
-    what = f"arch {r['arch_file']}" if r["arch_file"] else f"model {r['model']} ({r['variant']})"
-    epochs = f"{r['epochs']} epoch{'s' * (r['epochs'] != 1)}"
-    lines = [f"trained {r['name']} ({what}) on {r['data']} for {epochs} in {r['seconds']:.0f} s",
-             f"  val accuracy: final {r['val_acc']:.4f}, best {r['best_val_acc']:.4f}",
-             f"  {r['params_m']:.3f}M params, {r['macs_m']:.1f}M MACs"
-             + (f", batch-1 latency {r['latency_ms']:.3f} ms on {r['latency']['device']} "
-                f"({r['latency']['threads']} thread{'s' * (r['latency']['threads'] != 1)})" if r["latency"] else ""),
+def format_summary(r: TrainResult, out_dir: Path) -> str:
+    what = f"arch {r.arch_file}" if r.arch_file else f"model {r.model} ({r.variant})"
+    epochs = f"{r.epochs} epoch{'s' * (r.epochs != 1)}"
+    lines = [f"trained {r.name} ({what}) on {r.data} for {epochs} in {r.seconds:.0f} s",
+             f"  val accuracy: final {r.val_acc:.4f}, best {r.best_val_acc:.4f}",
+             f"  {r.params_m:.3f}M params, {r.macs_m:.1f}M MACs"
+             + (f", batch-1 latency {r.latency_ms:.3f} ms on {r.latency['device']} "
+                f"({r.latency['threads']} thread{'s' * (r.latency['threads'] != 1)})" if r.latency else ""),
              f"  run dir: {out_dir} (result.json, checkpoint.pt, weights.pt, tb/)"]
-    if r["arch_file"]:
+    if r.arch_file:
         export = f"arch={out_dir / ARCH}"
     else:
-        export = f"model={r['model']} variant={r['variant']} num_classes={trained_classes(out_dir)}"
+        export = f"model={r.model} variant={r.variant} num_classes={r.num_classes}"
     lines.append(f"  export: python -m nas.export {export} weights={out_dir / WEIGHTS} out={out_dir / 'export'}")
     return "\n".join(lines)

@@ -18,6 +18,7 @@ from torch import nn
 from tqdm import tqdm
 
 from nas.data import BatchLoader, ImageData
+from nas.errors import NasError
 
 
 @dataclass
@@ -33,8 +34,8 @@ class Recipe:
     max_steps_per_epoch: Optional[int] = None
 
 
-class NonFiniteLoss(RuntimeError):
-    pass
+class NonFiniteLoss(NasError):
+    """A training loss that became NaN or infinite (lower the learning rate, or check the data)."""
 
 
 def to_device(model: nn.Module, device="cpu") -> nn.Module:
@@ -55,15 +56,20 @@ def make_optimizer(model: nn.Module, recipe: Recipe):
 
 
 def train_epoch(model: nn.Module, loader: BatchLoader, opt, recipe: Recipe, epoch: int, device="cpu",
-                before_step: Optional[Callable[[], None]] = None, progress: bool = True) -> Dict[str, float]:
-    """One epoch; ``before_step`` runs before each batch (e.g. sampling a supernet path)."""
+                before_step: Optional[Callable[[], None]] = None, progress: bool = True,
+                loss_fn: Optional[Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = None,
+                desc: Optional[str] = None) -> Dict[str, float]:
+    """One epoch; ``before_step`` runs before each batch (e.g. sampling a supernet path); ``loss_fn(out, y)``
+    replaces the cross-entropy (with the recipe's label smoothing), e.g. FBNet's latency-aware loss, and
+    ``opt`` steps whatever parameters it holds (weights, or an architecture's logits)."""
     model.train()
     loader.set_epoch(epoch)
     total = correct = seen = 0.0
     steps = len(loader) if recipe.max_steps_per_epoch is None else min(len(loader), recipe.max_steps_per_epoch)
     it = iter(loader)
     base_lrs = [g["lr"] for g in opt.param_groups]  # the schedule's value for this epoch
-    for step in tqdm(range(steps), desc=f"epoch {epoch + 1}", leave=False, disable=None if progress else True):
+    for step in tqdm(range(steps), desc=desc or f"epoch {epoch + 1}", leave=False,
+                     disable=None if progress else True):
         if epoch < recipe.warmup_epochs:
             scale = min(1.0, (epoch * steps + step + 1) / (recipe.warmup_epochs * steps))
             for g, lr in zip(opt.param_groups, base_lrs):
@@ -73,7 +79,7 @@ def train_epoch(model: nn.Module, loader: BatchLoader, opt, recipe: Recipe, epoc
         if before_step is not None:
             before_step()
         out = model(x)
-        loss = F.cross_entropy(out, y, label_smoothing=recipe.label_smoothing)
+        loss = loss_fn(out, y) if loss_fn else F.cross_entropy(out, y, label_smoothing=recipe.label_smoothing)
         if not torch.isfinite(loss):
             raise NonFiniteLoss(f"loss is {loss.item()} at epoch {epoch + 1}, step {step + 1}")
         opt.zero_grad(set_to_none=True)

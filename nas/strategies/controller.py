@@ -1,0 +1,113 @@
+"""A controller's search as a job: score sampled archs with the evaluator, reward them, drive the
+strategy to its budget, report (``Controller.search(job)`` calls :func:`run_controller`).
+
+Each sampled arch is scored by the evaluator (``oneshot``: inherited supernet weights; ``proxy``: a
+short training from scratch; ``zerocost``; ``benchmark``: a tabular benchmark's accuracy), its
+latency comes from the latency source (or is measured, ``measure_each``) and MNASNet's reward
+ACC * (LAT / T)^w ranks it. Writes ``archs.jsonl`` (every evaluated arch and its figures),
+``search.pt`` (checkpoint; a resumed job continues), ``best_arch.yaml`` (+ the Pareto front's archs
+under ``pareto/``), ``pareto.png`` and TensorBoard scalars and figures.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Optional
+
+from nas.pareto import pareto_figure
+from nas.results import SearchSummary
+from nas.strategies.base import Strategy, StrategyError, pareto_front
+from nas.strategies.driver import run_strategy
+from nas.strategies.job import SearchJob
+from nas.strategies.registry import create_strategy, strategy_options
+from nas.strategies.reward import make_reward
+
+RUN_SETTINGS = ("budget", "alpha", "beta", "measure_each", "checkpoint_every")  # method config, not options
+
+
+class Controller(Strategy):
+    """An ask/tell strategy as a job of ``nas.search``: built from the ``method`` config section, run
+    to its budget by :func:`run_controller`. Every registered controller derives from it."""
+
+    objective = "found.reward"  # the summary figure a sweep optimises by default
+    resume_marker = "archs.jsonl"  # the file a run dir holds once this search has started
+
+    @classmethod
+    def from_config(cls, space: Any, seed: int, method: Mapping[str, Any]) -> "Controller":
+        """Built from the ``method`` config section: ``options`` are the strategy's own; ``budget``,
+        ``alpha``, ``beta``, ``measure_each``, ``checkpoint_every`` how the search runs; ``storage`` a
+        shared study (strategies that take one)."""
+        method = dict(method)
+        options = dict(method.pop("options", None) or {})
+        storage = method.pop("storage", None)
+        if storage is not None:
+            if "storage" not in strategy_options(cls.name):
+                raise StrategyError(f"method={cls.name}", "storage", "no storage: this strategy keeps its state in "
+                                    "its run dir (shared studies: method=optuna)", storage)
+            options.setdefault("storage", storage)
+        unknown = sorted(set(method) - set(RUN_SETTINGS))
+        if unknown:
+            raise StrategyError(f"method={cls.name}", unknown[0], f"one of {', '.join(RUN_SETTINGS)}, storage, "
+                                f"options")
+        strategy = create_strategy(cls.name, space, seed, **options)
+        strategy.run_settings = method
+        return strategy
+
+    def search(self, job: SearchJob) -> SearchSummary:
+        """Run to the budget on ``job``; the SearchSummary."""
+        return run_controller(self, job, **getattr(self, "run_settings", {}))
+
+
+def run_controller(strategy: Strategy, job: SearchJob, budget: int = 100, alpha: Optional[float] = None,
+                   beta: Optional[float] = None, measure_each: bool = False,
+                   checkpoint_every: int = 10) -> SearchSummary:
+    space, out, lat = job.space, job.out_dir, job.settings
+    lo, hi = job.bounds()
+    target = job.check_target() if lat.target_ms is not None else round((lo + hi) / 2, 3)
+    reward = make_reward(target, lat.constraint, alpha, beta)
+
+    def latency_ms(arch) -> float:
+        if measure_each:
+            from nas.latency.measure import Setting, time_module
+
+            threads = job.latency.fingerprint["threads"]
+            setting = Setting(job.device, lat.dtype, lat.batch_size, threads, 0.1)
+            res = space.resolution
+            return time_module(space.build(arch), [(3, res, res)], setting).median_ms
+        return job.predict(arch)
+
+    evaluator = job.make_evaluator(latency_ms)
+    if hasattr(evaluator, "prepare"):
+        evaluator.prepare()
+
+    def evaluate(arch):
+        figures = evaluator(arch)
+        return reward.figures(figures.pop("accuracy"), figures.pop("latency_ms"), **figures)
+
+    def on_record(record, best):
+        step = record.step + 1
+        job.log_scalars("search", {k: record.result[k] for k in ("reward", "accuracy", "latency_ms")}, step)
+        job.log_scalars("search", {"best_reward": best.reward}, step)
+
+    result = run_strategy(strategy, evaluate, budget, log_path=out / "archs.jsonl",
+                          checkpoint_path=out / "search.pt", checkpoint_every=checkpoint_every, on_record=on_record,
+                          resume=True)
+    best = result.best
+    best_path = best.arch.save(out / "best_arch.yaml")
+    front = pareto_front(result.records)
+    cands = []
+    for k, rec in enumerate(front):
+        path = rec.arch.save(out / "pareto" / f"arch_{k}.yaml")
+        cands.append(job.figures(rec.arch, path, **rec.result))
+    fig = pareto_figure([(r.result["latency_ms"], r.result["accuracy"]) for r in result.records],
+                        [(r.result["latency_ms"], r.result["accuracy"]) for r in front],
+                        f"{strategy.name} on {space.name} ({len(result.records)} archs)", target_ms=target)
+    fig.savefig(out / "pareto.png", dpi=120)
+    if job.writer is not None:
+        job.writer.add_figure("search/pareto", fig, len(result.records))
+    found = job.figures(best.arch, best_path, **best.result)
+    notes = job.measure([best.arch], [found])
+    kind = getattr(evaluator, "accuracy_kind", f"{job.evaluator_name} evaluator")
+    return SearchSummary(space=space.name, method=strategy.name, found=found, accuracy_kind=kind, candidates=cands,
+                         candidates_are="Pareto front", evaluator=job.evaluator_name, target_ms=target,
+                         latency_range_ms=[lo, hi], evaluations=result.evaluations, resumed=result.resumed,
+                         notes=notes)

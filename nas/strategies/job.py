@@ -1,0 +1,109 @@
+"""What every search method is handed by the app, and the figures every method reports alike.
+
+``nas.search`` loads the space, the data and the latency source, and builds a :class:`SearchJob`;
+the method's class (registered in ``STRATEGIES``) is built with :meth:`from_config` and runs
+``search(job) -> SearchSummary``. The app knows no method by name.
+
+The latency source is a :class:`~nas.latency.LatencyTable` (measured here or brought from a device)
+or anything with the same ``predict`` / ``bounds`` / ``cost_vectors`` / ``measure`` / ``save``
+(e.g. a benchmark file's measured latencies).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+from nas.errors import NasError
+from nas.profile import profile
+from nas.results import ArchFigures
+from nas.space import Arch
+from nas.strategies.base import SearchError
+
+
+@dataclass
+class LatencySettings:
+    """How a search uses latency (the ``latency`` config section)."""
+
+    target_ms: Optional[float] = None  # None: the method's own default (FBNet: alpha * log(LAT)^beta)
+    constraint: str = "soft"  # soft | hard
+    penalty: float = 2.0  # FBNet with a target: CE + penalty * relu(LAT / target - 1) (x10 when hard)
+    calibrated: bool = True  # use the table's calibration
+    measure: bool = True  # time the found archs end to end after the search
+    allow_mismatch: bool = False  # accept a table measured on another target
+    dtype: str = "float32"
+    batch_size: int = 1
+
+
+@dataclass
+class SearchJob:
+    """One search's inputs and where it writes."""
+
+    space: Any
+    data: Any  # nas.data.SearchData: weight / arch / val splits
+    latency: Any  # a LatencyTable, or anything with its predict / bounds / cost_vectors / measure / save
+    out_dir: Path
+    settings: LatencySettings = field(default_factory=LatencySettings)
+    seed: int = 0
+    device: str = "cpu"
+    augment: bool = False
+    resume: bool = False
+    writer: Any = None  # a TensorBoard SummaryWriter (or None)
+    # builds the evaluator that scores archs for controllers, given the latency function they use
+    make_evaluator: Optional[Callable[[Callable[[Arch], float]], Any]] = None
+    evaluator_name: Optional[str] = None
+
+    def predict(self, arch: Arch) -> float:
+        return float(self.latency.predict(self.space, arch, calibrated=self.settings.calibrated))
+
+    def bounds(self) -> Tuple[float, float]:
+        return self.latency.bounds(self.space, calibrated=self.settings.calibrated)
+
+    def check_target(self, source: str = "latency.target_ms") -> Optional[float]:
+        """The latency target, checked to lie inside the space's latency range."""
+        target = self.settings.target_ms
+        if target is None:
+            return None
+        lo, hi = self.bounds()
+        if not lo <= target <= hi:
+            where = f"below the cheapest architecture of space '{self.space.name}' on this latency source " \
+                    f"({lo:.3f} ms)" if target < lo else f"above the dearest architecture of space " \
+                    f"'{self.space.name}' on this latency source ({hi:.3f} ms): every arch meets it"
+            raise SearchError(f"{source}={target} is {where}; the range is {lo:.3f}..{hi:.3f} ms")
+        return float(target)
+
+    def figures(self, arch: Arch, arch_file: str, **known: Any) -> ArchFigures:
+        """The figures of ``arch`` every method reports: params and MACs (profiled on the meta device),
+        the latency the search uses (unless given), and ``known`` (accuracy, reward, ...)."""
+        import torch
+
+        if known.get("params_m") is None or known.get("macs_m") is None:
+            size = (1, 3, self.space.resolution, self.space.resolution)
+            with torch.device("meta"):
+                p = profile(self.space.build(arch), size)
+            known.update(params_m=p.params / 1e6, macs_m=p.macs / 1e6)
+        if known.get("latency_ms") is None:
+            known["latency_ms"] = self.predict(arch)
+        extra = {k: known.pop(k) for k in list(known) if k not in ArchFigures.__dataclass_fields__}
+        return ArchFigures(arch_file=str(arch_file), extra={**known.pop("extra", {}), **extra}, **known)
+
+    def measure(self, archs: Sequence[Arch], entries: Sequence[ArchFigures]) -> List[str]:
+        """Time ``archs`` end to end (on the latency table's scale) into their ``entries``' ``measured_ms``
+        when ``settings.measure``; returns notes on what could not be timed."""
+        if not self.settings.measure or not archs:
+            return []
+        try:
+            measured = self.latency.measure(self.space, list(archs), allow_mismatch=self.settings.allow_mismatch)
+        except NasError as err:  # latencies measured elsewhere cannot be timed here
+            return [f"found archs not timed: {err}"]
+        for entry, ms in zip(entries, measured):
+            entry.measured_ms = float(ms)
+        return []
+
+    def log_scalars(self, prefix: str, values: Dict[str, float], step: int) -> None:
+        if self.writer is None:
+            return
+        for key, value in values.items():
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                self.writer.add_scalar(f"{prefix}/{key}", value, step)
