@@ -25,11 +25,10 @@ from nas.latency.validate import measure_archs
 from nas.profile import profile
 from nas.io import atomic_torch_save, atomic_write_text, write_json
 from nas.space import SpaceError, load_space
-from nas.space.layerwise import LayerwiseSpace
 from nas.strategies import STRATEGIES, StrategyError
 from nas.strategies.fbnet import FBNetOptions, FBNetSearch, LatencyModel, SearchError
 from nas.training import NonFiniteLoss
-from nas.supernet import build_supernet
+from nas.supernet import build_supernet, supernet_modes
 
 USER_ERRORS = (DataError, SpaceError, LatencyTableError, SearchError, StrategyError, NonFiniteLoss)
 CHECKPOINT = "checkpoint.pt"
@@ -136,9 +135,10 @@ def run_search(cfg: DictConfig, out_dir: Path) -> Dict[str, Any]:
 
 def run_fbnet(cfg: DictConfig, out_dir: Path, space, data, table, device: str, augment: bool,
               writer) -> Dict[str, Any]:
-    if not isinstance(space, LayerwiseSpace):
-        raise SearchError(f"method=fbnet needs a layer-wise space (fbnet, seeds); space={space.name} is "
-                          f"{type(space).__name__}: use a controller (method=mnasnet, evolution, optuna, random)")
+    if cfg.method.mode not in supernet_modes(space):
+        raise SearchError(f"method=fbnet runs the supernet in {cfg.method.mode} mode; the supernet of space="
+                          f"{space.name} ({space.kind}) runs {', '.join(supernet_modes(space))} only: use a layer-wise "
+                          f"or cell space, or a controller (method=mnasnet, evolution, optuna, random)")
     lat_model = latency_model(cfg, table, space)
     before = 0.0  # epochs' seconds of the run this one resumes
     m = cfg.method

@@ -28,7 +28,7 @@ Latency accounting (what ``op_instances`` lists, and so what a latency table sum
 (an op whose block ``is_zero``) runs nothing and lists nothing; every other edge lists its op at the
 cell's shape and, into a node with several inputs (node >= 2), one add (a ``shortcut`` use: ``y + x``
 at that shape). A node with ``k >= 1`` live inputs runs ``k - 1`` adds, so the sum counts one add per
-such node too many: two per cell for 96% of the archs, a near-constant offset that the table's
+such node too many: two per cell for 95% of the archs, a near-constant offset that the table's
 calibration intercept absorbs. This keeps latency additive per decision (``additive_ops``), as
 FBNet's expected latency needs; stem, reduction blocks and head are the fixed part.
 """
