@@ -464,3 +464,25 @@ def test_fbnet_search_runs_on_a_cell_space(tmp_path):
     factorized = tiny_space(tmp_path, "factorized").source  # its supernet runs fixed paths only
     with pytest.raises(SearchError, match=r"hard mode; the supernet of space=tinyf \(factorized\) runs fixed only"):
         run_search(cfg(factorized), tmp_path)
+
+
+@pytest.mark.slow  # times ops and networks (at toy settings)
+def test_latency_app_builds_a_cell_table(tmp_path, capsys):
+    from hydra import compose, initialize_config_dir
+
+    from nas.latency import load_table
+    from nas.latency.app import CONF_DIR, run
+
+    s = tiny(tmp_path)
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        cfg = compose("latency", overrides=[f"space.name={s.source}", "space.variant=cifar", "threads=1",
+                                            "min_run_time=0.001", "net_min_run_time=0.001", "passes=1",
+                                            "progress=false", f"cache_dir={tmp_path / 'cache'}", "calibrate=3",
+                                            "validate=2"])
+    out = run(cfg, tmp_path / "run")
+    table = load_table(out["table"])
+    assert not table.missing(s) and table.calibration.n_archs == 3 and out["validation"].raw["n"] == 2
+    assert not any(k.startswith("nb201_zero") for k in table.entries)  # none runs nothing: no entry
+    lo, hi = table.bounds(s, calibrated=False)
+    assert lo == pytest.approx(table.predict(s, uniform(s, "none"), calibrated=False)) and lo < hi
+    assert "latency range of tinycell" in capsys.readouterr().out
