@@ -106,7 +106,8 @@ def test_space_shape_and_variants(space):
     assert space.kind == "cell" and space.size() == 15_625
     assert [d.label for d in space.decisions] == list(EDGES)
     assert all(d.choices == OPS for d in space.decisions)
-    for variant, res, classes in [("cifar", 32, 10), ("cifar10", 32, 10), ("cifar100", 32, 100), ("imagenet16", 16, 120)]:
+    variants = [("cifar", 32, 10), ("cifar10", 32, 10), ("cifar100", 32, 100), ("imagenet16", 16, 120)]
+    for variant, res, classes in variants:
         s = load_space("nb201", variant=variant)
         assert (s.resolution, s.num_classes, s.final_size()) == (res, classes, res // 4)
         assert [(st.chs, st.cells, st.stride) for st in s.stages] == [(16, 5, 1), (32, 5, 2), (64, 5, 2)]
@@ -165,13 +166,15 @@ def test_parameter_counts_match_the_benchmark(variant, classes, smallest, larges
     assert counts["nor_conv_3x3"] == largest == fixed_params(classes) + 6 * 5 * sum(
         edge_params("nor_conv_3x3", c) for c in (16, 32, 64))
     assert counts["none"] == counts["skip_connect"] == counts["avg_pool_3x3"] == smallest == fixed_params(classes)
-    assert counts["nor_conv_1x1"] == fixed_params(classes) + 30 * sum(edge_params("nor_conv_1x1", c) for c in (16, 32, 64))
+    assert counts["nor_conv_1x1"] == fixed_params(classes) + 30 * sum(edge_params("nor_conv_1x1", c)
+                                                                      for c in (16, 32, 64))
     rng = np.random.default_rng(0)
     for _ in range(5):  # any arch: fixed part plus its edges' ops in every cell
         arch = s.sample(rng)
         with torch.device("meta"):
             n = count_params(s.build(arch))
-        assert n == fixed_params(classes) + 5 * sum(edge_params(arch[d.label], c) for d in s.decisions for c in (16, 32, 64))
+        assert n == fixed_params(classes) + 5 * sum(edge_params(arch[d.label], c) for d in s.decisions
+                                                    for c in (16, 32, 64))
 
 
 def test_macs_match_the_benchmark_flops(space):
@@ -295,7 +298,8 @@ def test_op_instances_are_what_the_cell_runs(tmp_path):
             for layer in stage:
                 mods = [e for e in layer.edges if not isinstance(e, Zero)] if isinstance(layer, Cell) else [layer]
                 for m in mods:
-                    m.register_forward_hook(lambda m, i, o: ran.append((type(m).__name__, i[0].shape[1], i[0].shape[2])))
+                    m.register_forward_hook(lambda m, i, o, ran=ran: ran.append((type(m).__name__, i[0].shape[1],
+                                                                                   i[0].shape[2])))
         net(torch.zeros(1, 3, 8, 8))
         uses = s.op_instances(arch)
         body = [(type(build_block(u.config, u.in_chs, u.out_chs, u.stride)).__name__, u.in_chs, u.input_size)
@@ -440,12 +444,12 @@ def test_tiny_cell_space_is_general(tmp_path):
 # --- the search app ------------------------------------------------------------------------------
 def test_fbnet_search_runs_on_a_cell_space(tmp_path):
     from hydra import compose, initialize_config_dir
+    from test_latency_fixtures import tiny_space
 
     from nas.search.config import register_configs
     from nas.search.run import run_search
     from nas.space import Arch
     from nas.strategies.fbnet import SearchError
-    from test_latency_fixtures import tiny_space
 
     register_configs()
     table = synthetic_table(tiny(tmp_path)).save(tmp_path / "table.json")
@@ -455,7 +459,8 @@ def test_fbnet_search_runs_on_a_cell_space(tmp_path):
             return compose("search", overrides=[
                 f"space.name={space_path}", "space.variant=cifar", f"latency.table={table}", "latency.measure=false",
                 "data.limit_train=64", "data.limit_val=32", "method.epochs=1", "method.warmup_epochs=0",
-                "method.batch_size=16", "method.max_steps_per_epoch=1", "method.samples=1", f"out_dir={tmp_path / 'run'}"])
+                "method.batch_size=16", "method.max_steps_per_epoch=1", "method.samples=1",
+                f"out_dir={tmp_path / 'run'}"])
 
     summary = run_search(cfg(tmp_path / "tinycell.yaml"), tmp_path)
     arch = Arch.load(tmp_path / "run" / "arch.yaml")
