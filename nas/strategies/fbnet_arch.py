@@ -49,7 +49,7 @@ def most_probable_within(ops: Dict[str, object], costs: Dict[str, torch.Tensor],
         c = int(pick[b])
         choices[label] = ops[label].names[c]
         b -= int(cost[c])
-    return space.make_arch(choices)
+    return space.make_arch({label: choices[label] for label in labels})  # in the space's decision order
 
 
 def sample_archs(net, k: int, seed: int) -> List[Tuple[Arch, float]]:

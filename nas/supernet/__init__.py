@@ -2,7 +2,8 @@
 
 A space is plain data and never builds its own supernet: ``build_supernet(space)`` looks the class
 up by ``space.kind`` (``layerwise``: :class:`~nas.supernet.layerwise.Supernet` with soft / hard /
-fixed modes; ``factorized``: :class:`~nas.supernet.elastic.ElasticSupernet`, fixed paths only).
+fixed modes; ``factorized``: :class:`~nas.supernet.elastic.ElasticSupernet`, fixed paths only; ``cell``:
+:class:`~nas.supernet.cell.CellSupernet`, soft / hard (GDAS) / fixed, theta shared by every cell).
 Adding a space type means one file in ``nas/space/`` and one here, registered under the same name.
 
 >>> net = build_supernet(load_space("fbnet", variant="cifar")).set_mode("hard", tau=5.0)
@@ -14,8 +15,10 @@ from __future__ import annotations
 from typing import Tuple
 
 from nas.supernet.registry import SUPERNETS
-from nas.supernet import elastic as _elastic  # noqa: F401  (registers the supernets)
+from nas.supernet import cell as _cell  # noqa: F401  (registers the supernets)
+from nas.supernet import elastic as _elastic  # noqa: F401
 from nas.supernet import layerwise as _layerwise  # noqa: F401
+from nas.supernet.cell import CellSupernet
 from nas.supernet.elastic import ElasticSupernet
 from nas.supernet.layerwise import MODES, MixedOp, Supernet
 
@@ -30,4 +33,4 @@ def build_supernet(space, **options):
     return SUPERNETS.get(space.kind)(space, **options)
 
 
-__all__ = ["ElasticSupernet", "MODES", "MixedOp", "SUPERNETS", "Supernet", "build_supernet", "supernet_modes"]
+__all__ = ["CellSupernet", "ElasticSupernet", "MODES", "MixedOp", "SUPERNETS", "Supernet", "build_supernet", "supernet_modes"]
