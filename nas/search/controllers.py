@@ -49,6 +49,8 @@ def make_evaluator(cfg: DictConfig, space, data, latency_ms, device: str, augmen
     if ev.name == "oneshot":
         kwargs.update(cache_dir=ev.cache_dir, bn_batches=ev.bn_batches,
                       cache_key={"data": OmegaConf.to_container(cfg.data), "classes": space.num_classes})
+    elif ev.name == "zerocost":
+        kwargs.update(proxy=ev.proxy, repeats=ev.repeats)
     return EVALUATORS.get(ev.name)(space, data, latency_ms, recipe, **kwargs)
 
 

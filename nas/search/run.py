@@ -29,8 +29,9 @@ from nas.space.layerwise import LayerwiseSpace
 from nas.strategies import STRATEGIES, StrategyError
 from nas.strategies.fbnet import FBNetOptions, FBNetSearch, LatencyModel, SearchError
 from nas.training import NonFiniteLoss
+from nas.zerocost import ZeroCostError
 
-USER_ERRORS = (DataError, SpaceError, LatencyTableError, SearchError, StrategyError, NonFiniteLoss)
+USER_ERRORS = (DataError, SpaceError, LatencyTableError, SearchError, StrategyError, NonFiniteLoss, ZeroCostError)
 CHECKPOINT = "checkpoint.pt"
 
 
