@@ -16,12 +16,13 @@ positive and orders archs of equal latency as the proxy does. The raw score is r
 from __future__ import annotations
 
 import time
-from typing import Any, Dict
+from typing import Any, Dict, Tuple
 
 import torch
 
 from nas.data import BatchLoader
 from nas.evaluators import EVALUATORS, Evaluator
+from nas.profile import Profile, profile
 from nas.space import Arch
 from nas.training import batch_to, to_device
 from nas.zerocost import PROXIES, ZeroCostError, score, squash
@@ -59,20 +60,25 @@ class ZeroCostEvaluator(Evaluator):
             epoch += 1
         return out
 
-    def raw_score(self, arch: Arch) -> float:
-        """The proxy's raw score of ``arch``, averaged over the repeats."""
+    def raw_score(self, arch: Arch) -> Tuple[float, Profile]:
+        """The proxy's raw score of ``arch`` averaged over the repeats, and the child's :class:`Profile`."""
         size = (1, 3, self.space.resolution, self.space.resolution)
-        values = []
+        values, counts = [], None
         for r in range(self.repeats):
             torch.manual_seed(self.seed + r)
             child = to_device(self.space.build(arch), self.device)
+            if counts is None:  # on the built child: cheaper than the base class's profile on meta
+                counts = profile(child, size)
+            if self.proxy in ("params", "macs"):
+                values.append(float(getattr(counts, self.proxy)))
+                continue
             x = batch_to(self.batches[r], self.device) if self.batches else torch.zeros(size, device=self.device)
             values.append(score(self.proxy, child, x))
-        return sum(values) / len(values)
+        return sum(values) / len(values), counts
 
     def __call__(self, arch: Arch) -> Dict[str, float]:
         started = time.perf_counter()
-        raw = self.raw_score(arch)
-        figures = self.figures(arch, squash(self.proxy, raw, self.recipe.batch_size), started)
-        figures["score"] = raw
-        return figures
+        raw, counts = self.raw_score(arch)
+        return {"accuracy": squash(self.proxy, raw, self.recipe.batch_size), "score": raw,
+                "latency_ms": float(self.latency_ms(arch)), "params_m": counts.params / 1e6,
+                "macs_m": counts.macs / 1e6, "eval_s": time.perf_counter() - started}

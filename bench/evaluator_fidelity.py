@@ -1,0 +1,253 @@
+"""How well does each evaluator rank architectures? Kendall tau / Spearman rho against archs trained alone.
+
+    python bench/evaluator_fidelity.py --data cifar10 --data-root /work/data --threads 1
+
+Ground truth (issue #14): ``--archs`` (30) archs of the fbnet space (CIFAR form, width 0.5) spread
+evenly over the space's MACs range (``nas.fidelity.MacsTable`` + ``nas.latency.calibrate.spread_archs``;
+``--latency-table`` spreads over a latency table's range instead), each trained alone from scratch
+with one recipe: SGD Nesterov, cosine, label smoothing 0.1, crop + flip, ``--gt-epochs`` (3) epochs on
+``--gt-train-images`` (2,560) CIFAR-10 training images at batch ``--gt-batch`` (128), lr ``--gt-lr``
+(0.1), tested on ``--gt-test-images`` (2,500) images of the test set. Kept in ``--truth``
+(bench/results/evaluator_fidelity_truth.json): a rerun reuses it, an interrupted run trains only
+the archs not yet done. Any other ground truth (``arch key -> accuracy``, e.g. NAS-Bench-201's
+accuracies) plugs in as a truth file with ``"source": "external"`` (``nas.fidelity.TruthFile``).
+
+The budget: a training step of a width-0.5 fbnet CIFAR child at batch 128 took 0.23-4.8 s on one
+thread of this machine (archs from the cheapest to the dearest; about 2-3 s for mid-range ones, while
+other jobs shared the 2 cores), so 60 steps (3 x 20) plus the test take about 2-3 minutes per arch:
+30 archs in about 1-1.5 hours on one core. Accuracies after 60 steps are low (a short-budget ground
+truth ranks archs by how fast they learn as much as by what they reach); raise --gt-epochs /
+--gt-train-images when more CPU is free (the truth file then needs another --truth path).
+
+Evaluators (``--evaluators``, presets below, or ``LABEL=NAME:KEY=VALUE,...`` with a registered
+evaluator NAME and its recipe / keyword options) score the same archs on their own search data
+(``--search-images`` CIFAR-10 training images split 80/20 into weight / arch parts, as a search does).
+Their scores are kept in ``--scores`` per evaluator and arch, so reruns and interrupted runs reuse
+them; an evaluator that is not available here (``oneshot-superkernel`` until its option exists) is
+reported as skipped. Output: ``--out`` (JSON) and ``--md`` (markdown table): tau and rho with 95%
+bootstrap intervals over the archs (``--bootstrap`` resamples, seeded), seconds per arch, one-off
+seconds (the supernet's training) and the cost per arch with the one-off share.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Tuple
+
+import torch
+import yaml
+from tqdm import tqdm
+
+from nas.data import search_data
+from nas.errors import NasError
+from nas.evaluators import EVALUATORS
+from nas.fidelity import FidelityError, MacsTable, TruthFile, arch_key, rank_fidelity, spread_keys, train_truth
+from nas.io import atomic_write_text, write_json
+from nas.latency.calibrate import spread_archs
+from nas.registry import UnknownNameError
+from nas.space import Arch, load_space
+from nas.training import Recipe
+
+RESULTS = Path(__file__).resolve().parent / "results"
+RECIPE_KEYS = ("epochs", "batch_size", "lr", "weight_decay", "label_smoothing", "max_steps_per_epoch")
+# label -> (registered evaluator, recipe and keyword options); recipes as conf/evaluator/*.yaml
+PRESETS: Dict[str, Tuple[str, Dict[str, Any]]] = {
+    "oneshot": ("oneshot", {"epochs": 5, "batch_size": 64, "lr": 0.1}),
+    "oneshot-superkernel": ("oneshot", {"epochs": 5, "batch_size": 64, "lr": 0.1, "superkernel": True}),
+    "proxy-1ep": ("proxy", {"epochs": 1, "batch_size": 64, "lr": 0.05}),
+    "proxy-3ep": ("proxy", {"epochs": 3, "batch_size": 64, "lr": 0.05}),
+    "nwot": ("zerocost", {"proxy": "nwot", "batch_size": 128, "repeats": 3}),
+    "synflow": ("zerocost", {"proxy": "synflow", "repeats": 3}),
+    "params": ("zerocost", {"proxy": "params"}),
+    "macs": ("zerocost", {"proxy": "macs"}),
+}
+
+
+def parse_spec(text: str) -> Tuple[str, str, Dict[str, Any]]:
+    """``LABEL`` (a preset) or ``LABEL=NAME[:KEY=VALUE,...]`` -> (label, evaluator name, options)."""
+    if "=" not in text.split(":")[0]:
+        if text not in PRESETS:
+            raise FidelityError("--evaluators", text, f"a preset ({', '.join(PRESETS)}) or LABEL=NAME:KEY=VALUE,...")
+        return (text, *PRESETS[text])
+    label, _, rest = text.partition("=")
+    name, _, opts = rest.partition(":")
+    options = {}
+    for item in filter(None, opts.split(",")):
+        key, eq, value = item.partition("=")
+        if not eq:
+            raise FidelityError("--evaluators", text, "options as KEY=VALUE separated by commas", item)
+        options[key] = yaml.safe_load(value)
+    return label, name, options
+
+
+def make_evaluator(name: str, options: Dict[str, Any], space, data, seed: int, args):
+    """The evaluator, or the reason it is not available here (a string)."""
+    recipe = Recipe(**{"batch_size": 64, "lr": 0.1, "weight_decay": 5e-4, "label_smoothing": 0.0, "epochs": 1,
+                       "augment": True, **{k: v for k, v in options.items() if k in RECIPE_KEYS}})
+    kwargs = {k: v for k, v in options.items() if k not in RECIPE_KEYS}
+    if name == "oneshot":
+        kwargs.setdefault("cache_dir", args.cache_dir)
+        kwargs.setdefault("cache_key", {"data": {"name": args.data, "search_images": args.search_images},
+                                        "classes": space.num_classes})
+    try:
+        cls = EVALUATORS.get(name)
+        return cls(space, data, lambda arch: float("nan"), recipe, seed=seed, **kwargs)
+    except UnknownNameError as err:
+        return f"not available: {err}"
+    except TypeError as err:  # an option this checkout's evaluator does not have yet
+        return f"not available here ({err})"
+
+
+def score_all(label: str, spec: Dict[str, Any], ev, space, archs: List[Arch], cache: Dict[str, Any],
+              scores_path: Path) -> Dict[str, Any]:
+    """Score every arch not yet in ``cache[label]`` (reused when its spec is this run's), saving as it goes."""
+    entry = cache.get(label)
+    if not entry or entry.get("spec") != spec:
+        entry = cache[label] = {"spec": spec, "prepare_s": 0.0, "archs": {}}
+    if hasattr(ev, "prepare") and len(entry["archs"]) < len(archs):
+        started = time.perf_counter()
+        ev.prepare()
+        if not getattr(ev, "reused", False) or not entry["prepare_s"]:
+            entry["prepare_s"] = round(time.perf_counter() - started, 2)
+            entry["prepare_reused_cache"] = bool(getattr(ev, "reused", False))
+    for arch in tqdm(archs, desc=f"evaluator {label}", unit="arch", disable=None):
+        key = arch_key(space, arch)
+        if key in entry["archs"]:
+            continue
+        out = ev(arch)
+        entry["archs"][key] = {"accuracy": out["accuracy"], "eval_s": round(out["eval_s"], 4),
+                               **({"score": out["score"]} if "score" in out else {})}
+        write_json(scores_path, cache)
+    return entry
+
+
+def fmt_ci(value, ci) -> str:
+    return "n/a" if value is None else f"{value:+.3f} [{ci[0]:+.3f}, {ci[1]:+.3f}]" if ci else f"{value:+.3f}"
+
+
+def markdown(report: Dict[str, Any]) -> str:
+    t = report["truth"]
+    lines = [f"# Evaluator fidelity on {report['space']['name']} ({t['n']} archs)", "",
+             f"Ground truth: {t['description']}; test accuracy {t['acc_min']:.3f}..{t['acc_max']:.3f}"
+             + (f", {t['seconds_per_arch']:.0f} s per arch" if t.get("seconds_per_arch") else "") + ".",
+             f"Command: `{report['command']}` ({report['threads']} thread(s), torch {report['torch']}).", "",
+             "| evaluator | Kendall tau [95% CI] | Spearman rho [95% CI] | s / arch | one-off s | cost / arch (s) |",
+             "|---|---|---|---|---|---|"]
+    for label, r in report["evaluators"].items():
+        if "skipped" in r:
+            lines.append(f"| {label} | skipped: {r['skipped']} | | | | |")
+            continue
+        f = r["fidelity"]
+        lines.append(f"| {label} | {fmt_ci(f['kendall_tau'], f['kendall_tau_ci'])} | "
+                     f"{fmt_ci(f['spearman_rho'], f['spearman_rho_ci'])} | {r['eval_s_per_arch']:.2f} | "
+                     f"{r['prepare_s']:.0f} | {r['cost_per_arch_s']:.2f} |")
+    lines += ["", f"Intervals: percentile bootstrap over the archs, {report['bootstrap']} resamples, seed "
+              f"{report['seed']}. Zero-cost scores are the evaluators' `accuracy` (a squashed score, same ranks)."]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0], epilog=__doc__.split("\n\n", 1)[1],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", default="cifar10", help="dataset (cifar10; digits for a toy run)")
+    ap.add_argument("--data-root", default="/work/data", help="directory holding cifar-10-batches-py")
+    ap.add_argument("--space", default="fbnet")
+    ap.add_argument("--variant", default="cifar")
+    ap.add_argument("--width-mult", type=float, default=0.5)
+    ap.add_argument("--archs", type=int, default=30, help="archs of the trained ground truth")
+    ap.add_argument("--latency-table", help="spread the archs over this latency table's range (default: MACs)")
+    ap.add_argument("--gt-epochs", type=int, default=3)
+    ap.add_argument("--gt-train-images", type=int, default=2560)
+    ap.add_argument("--gt-test-images", type=int, default=2500)
+    ap.add_argument("--gt-batch", type=int, default=128)
+    ap.add_argument("--gt-lr", type=float, default=0.1)
+    ap.add_argument("--search-images", type=int, default=2500, help="training images the evaluators see")
+    ap.add_argument("--evaluators", nargs="+", default=list(PRESETS), metavar="SPEC",
+                    help=f"presets ({', '.join(PRESETS)}) or LABEL=NAME:KEY=VALUE,...")
+    ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the intervals")
+    ap.add_argument("--cache-dir", default="outputs/supernets", help="the oneshot evaluator's supernet cache")
+    ap.add_argument("--truth", default=str(RESULTS / "evaluator_fidelity_truth.json"))
+    ap.add_argument("--scores", default=str(RESULTS / "evaluator_fidelity_scores.json"))
+    ap.add_argument("--out", default=str(RESULTS / "evaluator_fidelity.json"))
+    ap.add_argument("--md", default=str(RESULTS / "evaluator_fidelity.md"))
+    args = ap.parse_args(argv)
+    try:
+        return run(args, " ".join(["python bench/evaluator_fidelity.py", *(argv if argv is not None else sys.argv[1:])]))
+    except NasError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+def run(args, command: str) -> int:
+    torch.set_num_threads(args.threads)
+    specs = [parse_spec(s) for s in args.evaluators]
+    truth = TruthFile(args.truth)
+    probe = load_space(args.space, variant=args.variant, width_mult=args.width_mult)
+    space = load_space(args.space, variant=args.variant, width_mult=args.width_mult, num_classes=10)
+    space_desc = {"name": args.space, "variant": args.variant, "width_mult": args.width_mult}
+    root = None if args.data == "digits" else args.data_root
+    if truth.exists and truth.data.get("source") == "external":
+        archs = [Arch(space.name, dict(e["choices"]), dict(space.args)) for e in truth.data["archs"]]
+        description = truth.data.get("description", f"external ({truth.path})")
+    else:
+        if args.latency_table:
+            from nas.latency import load_table
+            table = load_table(args.latency_table)
+        else:
+            table = MacsTable(space)
+        archs = spread_archs(table, space, args.archs, seed=args.seed)
+        recipe = Recipe(epochs=args.gt_epochs, batch_size=args.gt_batch, lr=args.gt_lr, label_smoothing=0.1,
+                        augment=args.data != "digits")
+        rdesc = {**vars(recipe), "data": args.data, "train_images": args.gt_train_images,
+                 "test_images": args.gt_test_images, "seed": args.seed,
+                 "spread_by": args.latency_table or "macs"}
+        truth.start(space_desc, rdesc, spread_keys(space, archs))
+        gt_data = search_data(args.data, root, resolution=probe.resolution, arch_fraction=0.0,
+                              limit_train=args.gt_train_images, limit_val=args.gt_test_images, seed=args.seed)
+        train_truth(space, truth, gt_data, recipe, seed=args.seed)
+        description = (f"each arch trained alone, {recipe.epochs} epochs on {len(gt_data.weight)} {args.data} "
+                       f"training images, batch {recipe.batch_size}, lr {recipe.lr} (SGD Nesterov, cosine, "
+                       f"label smoothing 0.1), tested on {len(gt_data.val)} test images")
+    acc = truth.accuracies()
+    train_s = [e["train_s"] + e.get("test_s", 0) for e in truth.data["archs"] if "train_s" in e]
+    report: Dict[str, Any] = {
+        "space": space_desc, "command": command, "threads": args.threads, "torch": torch.__version__,
+        "seed": args.seed, "bootstrap": args.bootstrap,
+        "truth": {"file": str(truth.path), "n": len(acc), "description": description,
+                  "acc_min": min(acc.values()), "acc_max": max(acc.values()),
+                  "seconds_per_arch": sum(train_s) / len(train_s) if train_s else None},
+        "evaluators": {}}
+    search = search_data(args.data, root, resolution=probe.resolution, limit_train=args.search_images,
+                         seed=args.seed)
+    scores_path = Path(args.scores)
+    cache = json.loads(scores_path.read_text()) if scores_path.is_file() else {}
+    for label, name, options in specs:
+        spec = {"name": name, "options": options, "data": args.data, "search_images": args.search_images,
+                "space": space_desc, "seed": args.seed}
+        ev = make_evaluator(name, options, space, search, args.seed, args)
+        if isinstance(ev, str):
+            report["evaluators"][label] = {"name": name, "options": options, "skipped": ev}
+            print(f"{label}: skipped ({ev})", file=sys.stderr)
+            continue
+        entry = score_all(label, spec, ev, space, archs, cache, scores_path)
+        write_json(scores_path, cache)
+        scores = {k: v["accuracy"] for k, v in entry["archs"].items()}
+        eval_s = sum(v["eval_s"] for v in entry["archs"].values()) / len(entry["archs"])
+        report["evaluators"][label] = {
+            "name": name, "options": options, "fidelity": rank_fidelity(acc, scores, args.bootstrap, args.seed),
+            "eval_s_per_arch": eval_s, "prepare_s": entry["prepare_s"],
+            "cost_per_arch_s": eval_s + entry["prepare_s"] / len(archs)}
+    write_json(args.out, report)
+    atomic_write_text(args.md, markdown(report))
+    print(markdown(report))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
