@@ -26,7 +26,7 @@ from tqdm import tqdm
 from nas.data import BatchLoader, SearchData
 from nas.errors import NasError
 from nas.io import write_json
-from nas.training import Recipe, evaluate, make_optimizer, to_device, train_epoch
+from nas.training import NonFiniteLoss, Recipe, evaluate, make_optimizer, to_device, train_epoch
 
 TRUTH_FORMAT = "nas.evaluator_fidelity.truth/1"
 
@@ -168,7 +168,8 @@ def train_truth(space, truth: TruthFile, data: SearchData, recipe: Recipe, seed:
                 on_arch: Optional[Callable[[Dict[str, Any]], None]] = None) -> Dict[str, float]:
     """Train every arch of ``truth`` that has no accuracy yet from scratch with ``recipe`` on
     ``data.weight`` (seeded), test it on ``data.val``, and save the file after each arch (so an
-    interrupted run continues where it stopped). Returns ``key -> test accuracy``."""
+    interrupted run continues where it stopped). An arch whose loss diverges gets chance accuracy and
+    a ``diverged`` note. Returns ``key -> test accuracy``."""
     from nas.space import Arch
 
     todo = [e for e in truth.data["archs"] if e.get("accuracy") is None]
@@ -178,12 +179,19 @@ def train_truth(space, truth: TruthFile, data: SearchData, recipe: Recipe, seed:
         net = to_device(space.build(Arch(space.name, dict(entry["choices"]), dict(space.args))))
         opt, sched = make_optimizer(net, recipe)
         loader = BatchLoader(data.weight, recipe.batch_size, augment=recipe.augment, seed=seed, drop_last=True)
-        for epoch in range(recipe.epochs):
-            train = train_epoch(net, loader, opt, recipe, epoch, progress=False)
-            sched.step()
+        train: Dict[str, float] = {}
+        try:
+            for epoch in range(recipe.epochs):
+                train = train_epoch(net, loader, opt, recipe, epoch, progress=False)
+                sched.step()
+        except NonFiniteLoss as err:  # this recipe fails on this arch: it ranks at chance
+            entry.update(accuracy=1.0 / data.num_classes, diverged=str(err), train_s=round(time.perf_counter()
+                                                                                           - started, 2))
+            truth.save()
+            continue
         trained = time.perf_counter()
         entry["accuracy"] = evaluate(net, data.val)["val_acc"]
-        entry.update(train_acc=train["train_acc"], train_s=round(trained - started, 2),
+        entry.update(train_acc=train.get("train_acc"), train_s=round(trained - started, 2),
                      test_s=round(time.perf_counter() - trained, 2))
         truth.save()
         if on_arch is not None:

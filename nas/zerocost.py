@@ -151,9 +151,10 @@ def squash(proxy: str, score: float, batch_size: int = 1) -> float:
     of a ``batch_size``-image kernel, negative or in the hundreds) it is ``exp(score / batch_size)``,
     the geometric mean of K's eigenvalues, so the value is ``softplus(score / batch_size)`` and does
     not grow with the batch. MNASNet's soft reward ``ACC * (LAT/T)^-0.07`` asks a 2x slower arch for a
-    5% higher ACC (``2^0.07 = 1.05``), i.e. ``m`` larger by ``exp(0.05 * ACC)``: on the fbnet space
-    (CIFAR, width 0.5) ACC is about 12 for nwot at batch 128 (m x1.8), 13 for params (x1.9), 17 for
-    macs (x2.3) and 50-60 for synflow (x12-20, the latency weighs more there). The map is fixed (no
+    5% higher ACC (``2^0.07 = 1.05``), i.e. ``m`` larger by ``exp(0.05 * ACC)``. On the fbnet space
+    (CIFAR, width 0.5; archs from 6M to 56M MACs) ACC was 10.5-13.4 for nwot at batch 128 (m x1.7-1.9),
+    12.7-14.0 for params (x1.9-2.0), 15.6-17.8 for macs (x2.2-2.4) and 21-86 for synflow (x3-70: SynFlow
+    grows exponentially with depth, so there the latency weighs more). The map is fixed (no
     normalisation by the archs seen so far), so rewards do not drift during a search; ``-inf`` (a
     singular NASWOT kernel) maps to 0."""
     if proxy not in PROXIES:

@@ -99,3 +99,13 @@ def test_bench_command_line_at_toy_scale(tmp_path, capsys):
     assert len(scores["nwot8"]["archs"]) == 4
     assert bench.main([*argv[:argv.index("--evaluators")], "--evaluators", "nope", *files]) == 2
     assert "error: --evaluators: nope: expected a preset" in capsys.readouterr().err
+
+
+def test_a_diverging_arch_counts_at_chance(tmp_path):
+    space = load_space("fbnet", variant="cifar", width_mult=0.25, resolution=16, num_classes=10)
+    data = search_data("digits", resolution=16, arch_fraction=0.0, limit_train=64, limit_val=32)
+    truth = TruthFile(tmp_path / "truth.json")
+    truth.start({"name": "fbnet"}, {"lr": 1e30}, spread_keys(space, [space.sample(0)]))
+    acc = train_truth(space, truth, data, Recipe(epochs=2, batch_size=32, lr=1e30, augment=False))
+    entry = json.loads((tmp_path / "truth.json").read_text())["archs"][0]
+    assert list(acc.values()) == [0.1] and "loss is" in entry["diverged"]
