@@ -238,7 +238,9 @@ def run(args, command: str) -> int:
     evaluators = {label: (name, options, make_evaluator(name, options, space, search, args.seed, args))
                   for label, name, options in specs}
     archs, description = ground_truth(args, space, space_desc, truth, root)
-    acc = truth.accuracies()
+    # keyed by this space's encoding of each entry's choices (an external file may key its archs otherwise)
+    acc = {arch_key(space, a): float(e["accuracy"]) for a, e in zip(archs, truth.data["archs"])
+           if e.get("accuracy") is not None}
     train_s = [e["train_s"] + e.get("test_s", 0) for e in truth.data["archs"] if "train_s" in e]
     report: Dict[str, Any] = {
         "space": space_desc, "command": command, "threads": args.threads, "torch": torch.__version__,

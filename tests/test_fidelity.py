@@ -1,10 +1,8 @@
-"""Evaluator fidelity: rank correlations with bootstrap intervals, MACs spreading, the resumable ground
-truth (``nas.fidelity``) and the ``bench/evaluator_fidelity.py`` command line at toy scale."""
+"""Evaluator fidelity (``nas.fidelity``): rank correlations with bootstrap intervals, MACs spreading, the
+resumable ground truth."""
 
-import importlib.util
 import json
 import random
-from pathlib import Path
 
 import pytest
 from scipy import stats
@@ -16,8 +14,6 @@ from nas.profile import count_macs
 from nas.space import load_space
 from nas.training import Recipe
 
-BENCH = Path(__file__).resolve().parents[1] / "bench" / "evaluator_fidelity.py"
-
 
 def test_rank_fidelity_values_and_intervals():
     truth = {str(i): float(i) for i in range(10)}
@@ -28,12 +24,12 @@ def test_rank_fidelity_values_and_intervals():
     assert rev["kendall_tau"] == pytest.approx(-1) and rev["spearman_rho_ci"] == pytest.approx([-1, -1])
     rng = random.Random(3)
     noisy = {k: v + rng.gauss(0, 3) for k, v in truth.items()}
-    r = rank_fidelity(truth, {**noisy, "extra": 5.0}, n_boot=500, seed=1)  # keys only in scores are ignored
+    r = rank_fidelity(truth, {**noisy, "extra": 5.0}, n_boot=200, seed=1)  # keys only in scores are ignored
     assert r["n"] == 10
     assert r["kendall_tau"] == pytest.approx(stats.kendalltau(list(truth.values()), list(noisy.values())).statistic)
     lo, hi = r["kendall_tau_ci"]
     assert lo < r["kendall_tau"] < hi and hi - lo > 0.1
-    assert rank_fidelity(truth, noisy, n_boot=500, seed=1) == r  # seeded
+    assert rank_fidelity(truth, noisy, n_boot=200, seed=1) == r  # seeded
     few = rank_fidelity({"a": 1.0, "b": 2.0}, {"a": 1.0, "b": 2.0})
     assert few["kendall_tau"] is None and few["kendall_tau_ci"] is None
 
@@ -42,7 +38,7 @@ def test_macs_table_is_exact_and_spreads_archs():
     space = load_space("fbnet", variant="cifar", width_mult=0.25, resolution=16, num_classes=10)
     table = MacsTable(space)
     lo, hi = table.bounds(space)
-    for seed in range(3):
+    for seed in range(2):
         arch = space.sample(seed)
         macs = count_macs(space.build(arch), (1, 3, 16, 16)) / 1e6
         assert table.predict(space, arch) == pytest.approx(macs, rel=1e-9) and lo <= macs <= hi
@@ -76,29 +72,6 @@ def test_truth_is_resumable_and_checked(tmp_path):
         TruthFile(path).start({"name": "fbnet"}, {"epochs": 2}, spread_keys(space, archs))
     with pytest.raises(FidelityError, match="truth.json: archs: expected the 2 archs this run plans"):
         TruthFile(path).start({"name": "fbnet"}, {"epochs": 1}, spread_keys(space, archs[:2]))
-
-
-def test_bench_command_line_at_toy_scale(tmp_path, capsys):
-    spec = importlib.util.spec_from_file_location("evaluator_fidelity", BENCH)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
-    files = [f"--{k}={tmp_path / k}.json" for k in ("truth", "scores", "out")] + [f"--md={tmp_path / 'out.md'}"]
-    argv = ["--data", "digits", "--width-mult", "0.25", "--archs", "4", "--gt-epochs", "1", "--gt-train-images", "64",
-            "--gt-test-images", "32", "--gt-batch", "32", "--search-images", "80", "--bootstrap", "50",
-            "--evaluators", "params", "macs", "nwot8=zerocost:proxy=nwot,batch_size=8", "oneshot-superkernel", *files]
-    assert bench.main(argv) == 0
-    report = json.loads((tmp_path / "out.json").read_text())
-    assert report["truth"]["n"] == 4 and set(report["evaluators"]) == {"params", "macs", "nwot8", "oneshot-superkernel"}
-    assert "superkernel" in report["evaluators"]["oneshot-superkernel"]["skipped"]
-    for label in ("params", "macs", "nwot8"):
-        r = report["evaluators"][label]
-        assert r["fidelity"]["n"] == 4 and r["eval_s_per_arch"] > 0
-    md = (tmp_path / "out.md").read_text()
-    assert md.count("\n| ") == 5 and "| oneshot-superkernel | skipped" in md
-    scores = json.loads((tmp_path / "scores.json").read_text())
-    assert len(scores["nwot8"]["archs"]) == 4
-    assert bench.main([*argv[:argv.index("--evaluators")], "--evaluators", "nope", *files]) == 2
-    assert "error: --evaluators: nope: expected a preset" in capsys.readouterr().err
 
 
 def test_a_diverging_arch_counts_at_chance(tmp_path):
