@@ -4,6 +4,8 @@
   2020), cache it, then score each arch with the inherited weights after re-estimating BatchNorm
   statistics on a few batches. A later search on the same space, data and recipe reuses the cache.
 - ``proxy``: train each arch's child from scratch for a few epochs on the proxy data (MNASNet's way).
+- ``zerocost``: score the untrained child with a zero-cost proxy (``nas.zerocost_eval``; its ``accuracy``
+  is a squashed score, not an accuracy).
 
 Both train on the weight split and score on the architecture split (held out from that training).
 """
@@ -128,3 +130,6 @@ class OneShotEvaluator(Evaluator):
         batches = [b for _, b in zip(range(self.bn_batches), loader)]
         recalibrate_bn(self.supernet, batches, self.device)
         return self.figures(arch, evaluate(self.supernet, self.data.arch, device=self.device)["val_acc"], started)
+
+
+from nas import zerocost_eval as _zerocost_eval  # noqa: E402,F401  (registers "zerocost")

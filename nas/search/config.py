@@ -53,7 +53,7 @@ class ControllerMethodConf:
 
 @dataclass
 class EvaluatorConf:
-    name: str = "oneshot"  # oneshot (SPOS supernet, cached) | proxy (train each child)
+    name: str = "oneshot"  # oneshot (SPOS supernet, cached) | proxy (train each child) | zerocost (untrained)
     epochs: int = 5  # supernet epochs (oneshot) or per-child epochs (proxy)
     batch_size: int = 64
     lr: float = 0.1
@@ -62,6 +62,8 @@ class EvaluatorConf:
     bn_batches: int = 4  # oneshot: batches that re-estimate BatchNorm statistics per arch
     cache_dir: str = "outputs/supernets"
     max_steps_per_epoch: Optional[int] = None
+    proxy: str = "nwot"  # zerocost: nwot | synflow | params | macs (nas.zerocost)
+    repeats: int = 1  # zerocost: scores averaged over this many batches / initialisations
 
 
 @dataclass

@@ -1,0 +1,275 @@
+"""How well does each evaluator rank architectures? Kendall tau / Spearman rho against archs trained alone.
+
+    python bench/evaluator_fidelity.py --data cifar10 --data-root /work/data --threads 1
+
+Ground truth (issue #14): ``--archs`` (30) archs of the fbnet space (CIFAR form, width 0.5) spread
+evenly over the space's MACs range, 5-57M (``nas.fidelity.MacsTable`` +
+``nas.latency.calibrate.spread_archs``; ``--latency-table`` spreads over a latency table's range
+instead), each trained alone from scratch with one recipe: SGD Nesterov, ``--gt-warmup`` (0.5)
+warm-up epochs then cosine, label smoothing 0.1, crop + flip, ``--gt-epochs`` (3) epochs on
+``--gt-train-images`` (2,560) CIFAR-10 training images at batch ``--gt-batch`` (128), lr ``--gt-lr``
+(0.1), i.e. 60 steps, tested on ``--gt-test-images`` (2,500) test-set images. Kept in ``--truth``
+(bench/results/evaluator_fidelity_truth.json): a rerun reuses it, an interrupted run trains only
+the archs not yet done. Any other ground truth (``arch key -> accuracy``, e.g. NAS-Bench-201's
+accuracies) plugs in as a truth file with ``"source": "external"`` (``nas.fidelity.TruthFile``).
+
+Why that budget: one training step at batch 128 on one thread took 0.31 s (the 5.8M-MAC arch) to
+7.2 s (53.9M MACs), 3.1 s on average over 8 of the 30 spread archs, and testing 500 images 0.4-6.6 s,
+measured while other jobs loaded the 2 cores (load average 5-6). So 60 steps plus the test take
+about 200 s per arch: 30 archs in about 1.5-2 hours on one core at that load, less on an idle one.
+After 60 steps the accuracies are low (such a ground truth ranks archs by how fast they learn as
+much as by what they reach); raise --gt-epochs / --gt-train-images when more CPU is free (with
+another --truth file).
+
+Evaluators (``--evaluators``: presets, listed in its help, or ``LABEL=NAME:KEY=VALUE,...`` with a registered
+evaluator NAME and its recipe / keyword options) score the same archs on their own search data
+(``--search-images`` (2,500) CIFAR-10 training images split 80/20 into weight / arch parts, as a
+search does). Their scores are kept in ``--scores`` per evaluator and arch, so reruns and
+interrupted runs reuse them and the evaluators can be run in several invocations; one that is not
+available here (``oneshot-superkernel`` until its option exists) is reported as skipped. Measured
+per arch (one repeat, load average 3.5): nwot at batch 128 3.0-6.6 s, synflow 0.1-1.0 s, params and macs
+0.1-0.2 s; the proxy evaluator 2.1 / 18.3 / 22.0 s for 4 steps at batch 64 plus its 500-image test
+on the cheapest / a middle / the dearest arch, so (extrapolated) proxy-1ep's 31 steps take about
+0.2-2 minutes per arch, some 30 minutes for 30 archs, and proxy-3ep about 1.5 hours (the dearest
+part after the ground truth). Output: ``--out`` (JSON) and ``--md`` (markdown table): tau and rho
+with 95% bootstrap intervals over the archs (``--bootstrap`` resamples, seeded), seconds per arch,
+one-off seconds (the supernet's training) and the cost per arch with the one-off share.
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Tuple
+
+import torch
+import yaml
+from tqdm import tqdm
+
+from nas.data import DataError, search_data
+from nas.errors import NasError
+from nas.evaluators import EVALUATORS
+from nas.fidelity import FidelityError, MacsTable, TruthFile, arch_key, rank_fidelity, spread_keys, train_truth
+from nas.io import atomic_write_text, write_json
+from nas.latency import LatencyTableError
+from nas.latency.calibrate import spread_archs
+from nas.registry import UnknownNameError
+from nas.space import Arch, load_space
+from nas.loops import Recipe
+
+RESULTS = Path(__file__).resolve().parent / "results"
+RECIPE_KEYS = ("epochs", "batch_size", "lr", "weight_decay", "label_smoothing", "max_steps_per_epoch")
+# label -> (registered evaluator, recipe and keyword options); recipes as conf/evaluator/*.yaml
+PRESETS: Dict[str, Tuple[str, Dict[str, Any]]] = {
+    "oneshot": ("oneshot", {"epochs": 5, "batch_size": 64, "lr": 0.1}),
+    "oneshot-superkernel": ("oneshot", {"epochs": 5, "batch_size": 64, "lr": 0.1, "superkernel": True}),
+    "proxy-1ep": ("proxy", {"epochs": 1, "batch_size": 64, "lr": 0.05}),
+    "proxy-3ep": ("proxy", {"epochs": 3, "batch_size": 64, "lr": 0.05}),
+    "nwot": ("zerocost", {"proxy": "nwot", "batch_size": 128, "repeats": 3}),
+    "synflow": ("zerocost", {"proxy": "synflow", "repeats": 3}),
+    "params": ("zerocost", {"proxy": "params"}),
+    "macs": ("zerocost", {"proxy": "macs"}),
+}
+
+
+def parse_spec(text: str) -> Tuple[str, str, Dict[str, Any]]:
+    """``LABEL`` (a preset) or ``LABEL=NAME[:KEY=VALUE,...]`` -> (label, evaluator name, options)."""
+    if "=" not in text.split(":")[0]:
+        if text not in PRESETS:
+            raise FidelityError("--evaluators", text, f"a preset ({', '.join(PRESETS)}) or LABEL=NAME:KEY=VALUE,...")
+        return (text, *PRESETS[text])
+    label, _, rest = text.partition("=")
+    name, _, opts = rest.partition(":")
+    options = {}
+    for item in filter(None, opts.split(",")):
+        key, eq, value = item.partition("=")
+        if not eq:
+            raise FidelityError("--evaluators", text, "options as KEY=VALUE separated by commas", item)
+        options[key] = yaml.safe_load(value)
+    return label, name, options
+
+
+def make_evaluator(name: str, options: Dict[str, Any], space, data, seed: int, args):
+    """The evaluator, or the reason it is not available here (a string)."""
+    opts = {"batch_size": 64, "lr": 0.1, "weight_decay": 5e-4, "label_smoothing": 0.0, "epochs": 1,
+            "cache_dir": args.cache_dir, **options}
+    context = {"data": {"name": args.data, "search_images": args.search_images}, "classes": space.num_classes}
+    try:
+        cls = EVALUATORS.get(name)
+    except UnknownNameError as err:
+        return f"not available: {err}"
+    takes = set(inspect.signature(cls.__init__).parameters)
+    missing = sorted(k for k in options if k not in RECIPE_KEYS and k not in takes)
+    if missing:  # an option this checkout's evaluator does not have (yet)
+        return f"not available here (evaluator {name!r} has no option {missing[0]!r})"
+    return cls.from_config(space, data, lambda arch: float("nan"), opts, seed=seed, augment=True, context=context)
+
+
+def score_all(label: str, spec: Dict[str, Any], ev, space, archs: List[Arch], cache: Dict[str, Any],
+              scores_path: Path) -> Dict[str, Any]:
+    """Score every arch not yet in ``cache[label]`` (reused when its spec is this run's), saving as it goes."""
+    entry = cache.get(label)
+    if not entry or entry.get("spec") != spec:
+        entry = cache[label] = {"spec": spec, "prepare_s": 0.0, "archs": {}}
+    if hasattr(ev, "prepare") and len(entry["archs"]) < len(archs):
+        started = time.perf_counter()
+        ev.prepare()
+        if not getattr(ev, "reused", False) or not entry["prepare_s"]:
+            entry["prepare_s"] = round(time.perf_counter() - started, 2)
+            entry["prepare_reused_cache"] = bool(getattr(ev, "reused", False))
+    for arch in tqdm(archs, desc=f"evaluator {label}", unit="arch", disable=None):
+        key = arch_key(space, arch)
+        if key in entry["archs"]:
+            continue
+        out = ev(arch)
+        entry["archs"][key] = {"accuracy": out["accuracy"], "eval_s": round(out["eval_s"], 4),
+                               **({"score": out["score"]} if "score" in out else {})}
+        write_json(scores_path, cache)
+    return entry
+
+
+def fmt_ci(value, ci) -> str:
+    return "n/a" if value is None else f"{value:+.3f} [{ci[0]:+.3f}, {ci[1]:+.3f}]" if ci else f"{value:+.3f}"
+
+
+def markdown(report: Dict[str, Any]) -> str:
+    t = report["truth"]
+    lines = [f"# Evaluator fidelity on {report['space']['name']} ({t['n']} archs)", "",
+             f"Ground truth: {t['description']}; test accuracy {t['acc_min']:.3f}..{t['acc_max']:.3f}"
+             + (f", {t['seconds_per_arch']:.0f} s per arch" if t.get("seconds_per_arch") else "") + ".",
+             f"Command: `{report['command']}` ({report['threads']} thread(s), torch {report['torch']}).", "",
+             "| evaluator | Kendall tau [95% CI] | Spearman rho [95% CI] | s / arch | one-off s | cost / arch (s) |",
+             "|---|---|---|---|---|---|"]
+    for label, r in report["evaluators"].items():
+        if "skipped" in r:
+            lines.append(f"| {label} | skipped: {r['skipped']} | | | | |")
+            continue
+        f = r["fidelity"]
+        lines.append(f"| {label} | {fmt_ci(f['kendall_tau'], f['kendall_tau_ci'])} | "
+                     f"{fmt_ci(f['spearman_rho'], f['spearman_rho_ci'])} | {r['eval_s_per_arch']:.2f} | "
+                     f"{r['prepare_s']:.0f} | {r['cost_per_arch_s']:.2f} |")
+    lines += ["", f"Intervals: percentile bootstrap over the archs, {report['bootstrap']} resamples, seed "
+              f"{report['seed']}. Zero-cost scores are the evaluators' `accuracy` (a squashed score, same ranks)."]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0], epilog=__doc__.split("\n\n", 1)[1],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", default="cifar10", help="dataset (cifar10; digits for a toy run)")
+    ap.add_argument("--data-root", default="/work/data", help="directory holding cifar-10-batches-py")
+    ap.add_argument("--space", default="fbnet", help="search space of the archs")
+    ap.add_argument("--variant", default="cifar", help="the space's variant")
+    ap.add_argument("--width-mult", type=float, default=0.5, help="the space's width multiplier")
+    ap.add_argument("--archs", type=int, default=30, help="archs of the trained ground truth")
+    ap.add_argument("--latency-table", help="spread the archs over this latency table's range (default: MACs)")
+    ap.add_argument("--gt-epochs", type=int, default=3, help="ground truth: epochs per arch")
+    ap.add_argument("--gt-train-images", type=int, default=2560, help="ground truth: training images")
+    ap.add_argument("--gt-test-images", type=int, default=2500, help="ground truth: test images")
+    ap.add_argument("--gt-batch", type=int, default=128, help="ground truth: batch size")
+    ap.add_argument("--gt-lr", type=float, default=0.1, help="ground truth: peak learning rate")
+    ap.add_argument("--gt-warmup", type=float, default=0.5, help="linear warm-up epochs before the cosine")
+    ap.add_argument("--search-images", type=int, default=2500, help="training images the evaluators see")
+    ap.add_argument("--evaluators", nargs="+", default=list(PRESETS), metavar="SPEC",
+                    help=f"presets ({', '.join(PRESETS)}) or LABEL=NAME:KEY=VALUE,...")
+    ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
+    ap.add_argument("--seed", type=int, default=0, help="seeds the arch list, data subsets, training, bootstrap")
+    ap.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the intervals")
+    ap.add_argument("--cache-dir", default="outputs/supernets", help="the oneshot evaluator's supernet cache")
+    ap.add_argument("--truth", default=str(RESULTS / "evaluator_fidelity_truth.json"),
+                    help="ground-truth file (made, resumed or, with source external, read as it is)")
+    ap.add_argument("--scores", default=str(RESULTS / "evaluator_fidelity_scores.json"),
+                    help="evaluators' scores per arch (reused by reruns)")
+    ap.add_argument("--out", default=str(RESULTS / "evaluator_fidelity.json"), help="the report as JSON")
+    ap.add_argument("--md", default=str(RESULTS / "evaluator_fidelity.md"), help="the report as a markdown table")
+    args = ap.parse_args(argv)
+    try:
+        command = ["python bench/evaluator_fidelity.py", *(sys.argv[1:] if argv is None else argv)]
+        return run(args, " ".join(command))
+    except (NasError, DataError, LatencyTableError) as err:  # a user's mistake: one line
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+def ground_truth(args, space, space_desc: Dict[str, Any], truth: TruthFile, root) -> Tuple[List[Arch], str]:
+    """The archs and a description of the truth: an external file as it is, or archs spread over the
+    space and trained alone (resuming ``truth``)."""
+    if truth.exists and truth.data.get("source") == "external":
+        archs = [Arch(space.name, dict(e["choices"]), dict(space.args)) for e in truth.data["archs"]]
+        return archs, truth.data.get("description", f"external ({truth.path})")
+    if args.latency_table:
+        from nas.latency import load_table
+        table = load_table(args.latency_table)
+    else:
+        table = MacsTable(space)
+    archs = spread_archs(table, space, args.archs, seed=args.seed)
+    recipe = Recipe(epochs=args.gt_epochs, batch_size=args.gt_batch, lr=args.gt_lr, label_smoothing=0.1,
+                    warmup_epochs=args.gt_warmup, augment=args.data != "digits")
+    rdesc = {**vars(recipe), "data": args.data, "train_images": args.gt_train_images,
+             "test_images": args.gt_test_images, "seed": args.seed, "spread_by": args.latency_table or "macs"}
+    truth.start(space_desc, rdesc, spread_keys(space, archs))
+    data = search_data(args.data, root, resolution=space.resolution, arch_fraction=0.0,
+                       limit_train=args.gt_train_images, limit_val=args.gt_test_images, seed=args.seed)
+    train_truth(space, truth, data, recipe, seed=args.seed)
+    epochs = f"{recipe.epochs} epoch" + ("s" if recipe.epochs != 1 else "")
+    description = (f"each arch trained alone, {epochs} on {len(data.weight)} {args.data} training "
+                   f"images, batch {recipe.batch_size}, lr {recipe.lr} (SGD Nesterov, {recipe.warmup_epochs} "
+                   f"warm-up epochs, cosine, label smoothing 0.1), tested on {len(data.val)} test images")
+    diverged = sum(1 for e in truth.data["archs"] if e.get("diverged"))
+    return archs, description + (f"; {diverged} archs diverged (counted at chance accuracy)" if diverged else "")
+
+
+def run(args, command: str) -> int:
+    torch.set_num_threads(args.threads)
+    specs = [parse_spec(s) for s in args.evaluators]
+    truth = TruthFile(args.truth)
+    probe = load_space(args.space, variant=args.variant, width_mult=args.width_mult)
+    space_desc = {"name": args.space, "variant": args.variant, "width_mult": args.width_mult}
+    root = None if args.data == "digits" else args.data_root
+    # the evaluators first, so that a mistake in --evaluators shows before hours of training
+    search = search_data(args.data, root, resolution=probe.resolution, limit_train=args.search_images,
+                         seed=args.seed)
+    space = load_space(args.space, variant=args.variant, width_mult=args.width_mult, num_classes=search.num_classes)
+    evaluators = {label: (name, options, make_evaluator(name, options, space, search, args.seed, args))
+                  for label, name, options in specs}
+    archs, description = ground_truth(args, space, space_desc, truth, root)
+    # keyed by this space's encoding of each entry's choices (an external file may key its archs otherwise)
+    acc = {arch_key(space, a): float(e["accuracy"]) for a, e in zip(archs, truth.data["archs"])
+           if e.get("accuracy") is not None}
+    train_s = [e["train_s"] + e.get("test_s", 0) for e in truth.data["archs"] if "train_s" in e]
+    report: Dict[str, Any] = {
+        "space": space_desc, "command": command, "threads": args.threads, "torch": torch.__version__,
+        "seed": args.seed, "bootstrap": args.bootstrap,
+        "truth": {"file": str(truth.path), "n": len(acc), "description": description,
+                  "acc_min": min(acc.values()), "acc_max": max(acc.values()),
+                  "seconds_per_arch": sum(train_s) / len(train_s) if train_s else None},
+        "evaluators": {}}
+    scores_path = Path(args.scores)
+    cache = json.loads(scores_path.read_text()) if scores_path.is_file() else {}
+    for label, (name, options, ev) in evaluators.items():
+        if isinstance(ev, str):
+            report["evaluators"][label] = {"name": name, "options": options, "skipped": ev}
+            print(f"{label}: skipped ({ev})", file=sys.stderr)
+            continue
+        spec = {"name": name, "options": options, "data": args.data, "search_images": args.search_images,
+                "space": space_desc, "seed": args.seed}
+        entry = score_all(label, spec, ev, space, archs, cache, scores_path)
+        write_json(scores_path, cache)
+        scores = {k: v["accuracy"] for k, v in entry["archs"].items()}
+        eval_s = sum(v["eval_s"] for v in entry["archs"].values()) / len(entry["archs"])
+        report["evaluators"][label] = {
+            "name": name, "options": options, "fidelity": rank_fidelity(acc, scores, args.bootstrap, args.seed),
+            "eval_s_per_arch": eval_s, "prepare_s": entry["prepare_s"],
+            "cost_per_arch_s": eval_s + entry["prepare_s"] / len(archs)}
+    write_json(args.out, report)
+    atomic_write_text(args.md, markdown(report))
+    print(markdown(report))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,59 @@
+"""``bench/evaluator_fidelity.py`` at toy scale: a trained ground truth on digits, and an external one."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+from nas.profile import count_macs
+from nas.space import load_space
+
+BENCH = Path(__file__).resolve().parents[1] / "bench" / "evaluator_fidelity.py"
+
+
+def load_bench():
+    spec = importlib.util.spec_from_file_location("evaluator_fidelity", BENCH)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    return bench
+
+
+def test_bench_command_line_at_toy_scale(tmp_path, capsys):
+    bench = load_bench()
+    files = [f"--{k}={tmp_path / k}.json" for k in ("truth", "scores", "out")] + [f"--md={tmp_path / 'out.md'}"]
+    argv = ["--data", "digits", "--width-mult", "0.25", "--archs", "3", "--gt-epochs", "1", "--gt-train-images", "64",
+            "--gt-test-images", "32", "--gt-batch", "32", "--search-images", "80", "--bootstrap", "50",
+            "--evaluators", "params", "macs", "nwot8=zerocost:proxy=nwot,batch_size=8", "oneshot-superkernel", *files]
+    assert bench.main(argv) == 0
+    report = json.loads((tmp_path / "out.json").read_text())
+    assert report["truth"]["n"] == 3 and set(report["evaluators"]) == {"params", "macs", "nwot8", "oneshot-superkernel"}
+    assert "superkernel" in report["evaluators"]["oneshot-superkernel"]["skipped"]
+    for label in ("params", "macs", "nwot8"):
+        r = report["evaluators"][label]
+        assert r["fidelity"]["n"] == 3 and r["eval_s_per_arch"] > 0
+    md = (tmp_path / "out.md").read_text()
+    assert md.count("\n| ") == 5 and "| oneshot-superkernel | skipped" in md
+    scores = json.loads((tmp_path / "scores.json").read_text())
+    assert len(scores["nwot8"]["archs"]) == 3
+    assert bench.main([*argv[:argv.index("--evaluators")], "--evaluators", "nope", *files]) == 2
+    assert "error: --evaluators: nope: expected a preset" in capsys.readouterr().err
+
+
+def test_bench_with_an_external_ground_truth(tmp_path):
+    bench = load_bench()
+    space = load_space("fbnet", variant="cifar", width_mult=0.25, num_classes=10)
+    archs = [space.sample(i) for i in range(4)]
+    macs = [count_macs(space.build(a), (1, 3, 32, 32)) for a in archs]
+    truth = {"format": "nas.evaluator_fidelity.truth/1", "space": {"name": "fbnet"}, "source": "external",
+             "description": "accuracy = MACs (a benchmark stand-in)",
+             "archs": [{"key": f"bench-id-{i}", "choices": a.choices, "accuracy": m} for i, (a, m) in
+                       enumerate(zip(archs, macs))]}
+    (tmp_path / "truth.json").write_text(json.dumps(truth))
+    files = [f"--{k}={tmp_path / k}.json" for k in ("truth", "scores", "out")] + [f"--md={tmp_path / 'out.md'}"]
+    assert bench.main(["--data", "digits", "--width-mult", "0.25", "--search-images", "40", "--bootstrap", "50",
+                       "--evaluators", "macs", "params", *files]) == 0
+    report = json.loads((tmp_path / "out.json").read_text())
+    assert report["truth"]["description"].startswith("accuracy = MACs") and report["truth"]["n"] == 4
+    assert report["evaluators"]["macs"]["fidelity"]["kendall_tau"] == pytest.approx(1.0)  # nothing trained
+    assert report["evaluators"]["params"]["fidelity"]["n"] == 4
