@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Optional
 
 import torch
-from tqdm import tqdm
 
 from nas.data import BatchLoader, SearchData
 from nas.profile import profile
+from nas.progress import progress as progress_bar
 from nas.registry import Registry
 from nas.space import Arch
 from nas.loops import Recipe, evaluate, make_optimizer, recalibrate_bn, to_device, train_epoch
@@ -116,7 +116,8 @@ class OneShotEvaluator(Evaluator):
         opt, sched = make_optimizer(self.supernet, self.recipe)
         loader = BatchLoader(self.data.weight, self.recipe.batch_size, augment=self.recipe.augment, seed=self.seed,
                              drop_last=True)
-        for epoch in tqdm(range(self.recipe.epochs), desc="supernet (uniform single path)", disable=not progress):
+        for epoch in progress_bar(range(self.recipe.epochs), desc="supernet (uniform single path)", unit="epoch",
+                                  enabled=progress):
             train_epoch(self.supernet, loader, opt, self.recipe, epoch, self.device,
                         before_step=lambda: self.supernet.set_arch(self.space.sample(rng)), progress=progress)
             sched.step()

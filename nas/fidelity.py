@@ -21,12 +21,12 @@ import numpy as np
 import torch
 from scipy import stats
 from torch import nn
-from tqdm import tqdm
 
 from nas.data import BatchLoader, SearchData
 from nas.errors import NasError
 from nas.io import write_json
 from nas.loops import NonFiniteLoss, Recipe, evaluate, make_optimizer, to_device, train_epoch
+from nas.progress import progress as progress_bar
 
 TRUTH_FORMAT = "nas.evaluator_fidelity.truth/1"
 
@@ -173,7 +173,7 @@ def train_truth(space, truth: TruthFile, data: SearchData, recipe: Recipe, seed:
     from nas.space import Arch
 
     todo = [e for e in truth.data["archs"] if e.get("accuracy") is None]
-    for entry in tqdm(todo, desc="ground truth (archs trained alone)", unit="arch", disable=None):
+    for entry in progress_bar(todo, desc="ground truth (archs trained alone)", unit="arch"):
         started = time.perf_counter()
         torch.manual_seed(seed)
         net = to_device(space.build(Arch(space.name, dict(entry["choices"]), dict(space.args))))

@@ -15,10 +15,10 @@ from typing import Callable, Dict, Iterable, Optional
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm import tqdm
 
 from nas.data import BatchLoader, ImageData
 from nas.errors import NasError
+from nas.progress import progress as progress_bar
 
 
 @dataclass
@@ -68,8 +68,8 @@ def train_epoch(model: nn.Module, loader: BatchLoader, opt, recipe: Recipe, epoc
     steps = len(loader) if recipe.max_steps_per_epoch is None else min(len(loader), recipe.max_steps_per_epoch)
     it = iter(loader)
     base_lrs = [g["lr"] for g in opt.param_groups]  # the schedule's value for this epoch
-    for step in tqdm(range(steps), desc=desc or f"epoch {epoch + 1}", leave=False,
-                     disable=None if progress else True):
+    for step in progress_bar(range(steps), desc=desc or f"epoch {epoch + 1}", unit="step", leave=False,
+                             enabled=progress):
         if epoch < recipe.warmup_epochs:
             scale = min(1.0, (epoch * steps + step + 1) / (recipe.warmup_epochs * steps))
             for g, lr in zip(opt.param_groups, base_lrs):

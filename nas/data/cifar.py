@@ -18,9 +18,9 @@ from typing import Dict, List, Tuple
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from nas.data.base import DataError, ImageData
+from nas.progress import progress as progress_bar
 
 SPECS = {
     "cifar10": dict(folder="cifar-10-batches-py", train=[f"data_batch_{i}" for i in range(1, 6)], test=["test_batch"],
@@ -83,7 +83,7 @@ def download(name: str, root: Path, url: str, md5: str) -> None:
     try:
         with urllib.request.urlopen(url, timeout=60) as resp, os.fdopen(fd, "wb") as out:
             total = int(resp.headers.get("Content-Length") or 0) or None
-            with tqdm(total=total, unit="B", unit_scale=True, desc=f"download {name}", disable=None) as bar:
+            with progress_bar(total=total, unit="B", unit_scale=True, desc=f"download {name}") as bar:
                 while chunk := resp.read(1 << 20):
                     out.write(chunk)
                     digest.update(chunk)

@@ -34,7 +34,6 @@ import itertools
 import math
 import random
 import statistics
-import sys
 import time
 import timeit
 from contextlib import contextmanager
@@ -44,8 +43,8 @@ from typing import Callable, Iterator, List, Optional, Sequence, Tuple
 import torch
 import torch.utils.benchmark as benchmark
 from torch import nn
-from tqdm import tqdm
 
+from nas.progress import progress as progress_bar
 from nas.latency.errors import LatencyTableError
 from nas.latency.fingerprint import check_device, check_dtype, resolve_threads, target_fingerprint
 
@@ -235,8 +234,7 @@ def sweep(items: Sequence, make: Callable[[object], tuple], s: Setting, passes: 
     if passes < 1:
         raise LatencyTableError(f"passes: expected a positive integer, got {passes!r}")
     found: List[List[Timing]] = [[] for _ in items]
-    bar = tqdm(total=len(items) * passes, desc=desc, unit="item", file=sys.stderr, disable=not progress or None,
-               leave=False)
+    bar = progress_bar(total=len(items) * passes, desc=desc, unit="item", enabled=progress, leave=False)
     try:
         for p in range(passes):
             order = list(range(len(items)))

@@ -14,10 +14,10 @@ from typing import List, Optional, Sequence
 
 import torch
 import torch.utils.benchmark as benchmark
-from tqdm import tqdm
 
 from nas.models import MODELS, create_model, list_models, model_resolution
 from nas.profile import profile
+from nas.progress import progress as progress_bar
 
 
 @dataclass
@@ -52,7 +52,7 @@ def measure_latency_ms(model: torch.nn.Module, resolution: int, threads: int, mi
 def model_rows(names: Sequence[str], variant: str = "imagenet", latency: bool = True, threads: int = 1,
                min_run_time: float = 1.0) -> List[ModelRow]:
     rows = []
-    for name in tqdm(names, desc="models", unit="model", file=sys.stderr, disable=None):
+    for name in progress_bar(names, desc="models", unit="model"):
         res = model_resolution(name, variant)
         model = create_model(name, variant=variant, num_classes=10 if variant == "cifar" else 1000)
         p = profile(model, (1, 3, res, res))

@@ -12,15 +12,14 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import time
 from typing import Dict, List, Sequence, Tuple
 
 import torch
 from torch import nn
-from tqdm import tqdm
 
 from nas.latency.measure import Setting, time_module
+from nas.progress import progress as progress_bar
 from nas.report.collect import ReportError, Row
 
 REMEASURED, MEASURED = "re-measured", "measured"  # latency_source: had a recorded figure / had none
@@ -86,8 +85,7 @@ def remeasure(rows: Sequence[Row], threads: int = 1, rounds: int = 20, min_run_t
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     t0 = time.perf_counter()
     samples: Dict[str, List[float]] = {k: [] for k in order}
-    bar = tqdm(total=len(order) * (rounds + 1), desc="timing", unit="net", file=sys.stderr,
-               disable=not progress or None, leave=False)
+    bar = progress_bar(total=len(order) * (rounds + 1), desc="timing", unit="net", enabled=progress, leave=False)
     try:
         for k in order:  # warm-up pass: first calls allocate, and the CPU leaves its idle clock
             module, shape = nets[k]

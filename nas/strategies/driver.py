@@ -27,9 +27,9 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional
 
 import torch
-from tqdm import tqdm
 
 from nas.io import atomic_torch_save
+from nas.progress import progress as progress_bar
 from nas.space import Arch, SpaceError
 from nas.strategies.base import Record, Strategy, StrategyError
 
@@ -130,8 +130,8 @@ def run_strategy(strategy: Strategy, evaluate: Callable[[Arch], Mapping[str, Any
     if not log_path:
         records = list(strategy.history)
     resumed, evaluations, saved = len(records), 0, start
-    bar = tqdm(total=budget, initial=min(strategy.num_done(), budget), disable=not progress,
-               desc=f"{strategy.name} search", unit="arch", dynamic_ncols=True)
+    bar = progress_bar(total=budget, initial=min(strategy.num_done(), budget), enabled=progress,
+                       desc=f"{strategy.name} search", unit="arch")
     if log_path:
         Path(log_path).parent.mkdir(parents=True, exist_ok=True)
     log = open(log_path, "a") if log_path else None

@@ -29,13 +29,13 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
-from tqdm import tqdm
 
 from nas.data import BatchLoader, SearchData
 from nas.io import atomic_torch_save
 from nas.loops import NonFiniteLoss, Recipe, batch_to, recalibrate_bn, to_device, train_epoch
 from nas.results import SearchSummary
 from nas.space import Arch
+from nas.progress import progress as progress_bar
 from nas.strategies.base import SearchError
 from nas.strategies.fbnet_arch import most_probable_within, probability_figure, sample_archs
 from nas.strategies.registry import STRATEGIES
@@ -277,8 +277,8 @@ class FBNet:
             before = float(state.get("seconds", 0.0))
         start = search.epoch
         t0 = time.perf_counter()
-        bar = tqdm(range(search.epoch, opts.epochs), desc="search", unit="epoch", initial=search.epoch,
-                   total=opts.epochs, disable=None)
+        bar = progress_bar(range(search.epoch, opts.epochs), desc="search", unit="epoch", initial=search.epoch,
+                           total=opts.epochs)
         for _ in bar:
             metrics = search.run_epoch()
             bar.set_postfix(val_acc=f"{metrics['val_acc']:.3f}", lat=f"{metrics['expected_latency_ms']:.2f}ms")

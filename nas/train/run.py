@@ -25,7 +25,6 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
-from tqdm import tqdm
 
 from nas.data import DATASETS, BatchLoader, ImageData, search_data
 from nas.errors import NasError
@@ -33,6 +32,7 @@ from nas.io import atomic_torch_save, atomic_write_text
 from nas.latency.measure import Setting, time_module
 from nas.profile import profile
 from nas.results import TrainResult
+from nas.progress import progress as progress_bar
 from nas.seeding import seed_everything
 from nas.registry import UnknownNameError
 from nas.space import Arch, SpaceError, load_space
@@ -304,8 +304,7 @@ def train_epochs(net, loader, val, opt, sched, recipe: Recipe, start: int, best:
     from torch.utils.tensorboard import SummaryWriter
 
     writer = SummaryWriter(str(out_dir / "tb"), purge_step=start + 1 if start else None)
-    bar = tqdm(range(start, recipe.epochs), desc="train", unit="epoch", initial=start, total=recipe.epochs,
-               disable=None)
+    bar = progress_bar(range(start, recipe.epochs), desc="train", unit="epoch", initial=start, total=recipe.epochs)
     try:
         for epoch in bar:
             lr = opt.param_groups[0]["lr"]
