@@ -11,6 +11,8 @@ from typing import Optional
 
 from hydra.core.config_store import ConfigStore
 
+from nas.checks import ranged
+
 
 @dataclass
 class SpaceConf:
@@ -18,8 +20,8 @@ class SpaceConf:
 
     name: str = "fbnet"
     variant: str = "cifar"  # imagenet (224) | cifar (32)
-    width_mult: float = 1.0
-    resolution: Optional[int] = None  # None: the variant's
+    width_mult: float = ranged(1.0, gt=0)
+    resolution: Optional[int] = ranged(None, ge=8)  # None: the variant's
 
 
 @dataclass
@@ -29,10 +31,10 @@ class DataConf:
     download: bool = False  # fetch the official archive (CIFAR) when root has no copy; MD5 checked
     url: Optional[str] = None  # override the download URL (a mirror)
     md5: Optional[str] = None  # override the expected MD5
-    arch_fraction: float = 0.2  # share of the training set for architecture steps (FBNet: 20%)
-    val_fraction: float = 0.2  # held out for validation where the dataset has no test split
-    limit_train: Optional[int] = None  # a seeded subset of the training set (proxy searches)
-    limit_val: Optional[int] = None
+    arch_fraction: float = ranged(0.2, ge=0, lt=1) # share of the training set for architecture steps (FBNet: 20%)
+    val_fraction: float = ranged(0.2, gt=0, lt=1) # held out for validation where the dataset has no test split
+    limit_train: Optional[int] = ranged(None, ge=1) # a seeded subset of the training set (proxy searches)
+    limit_val: Optional[int] = ranged(None, ge=1)
     augment: Optional[bool] = None  # None: the dataset's default (crop + flip for CIFAR / image folders)
 
 
@@ -41,7 +43,7 @@ class DeviceConf:
     """Where a job runs and what it measures latency on."""
 
     type: str = "cpu"  # cpu | cuda
-    threads: Optional[int] = None  # intra-op threads; None: torch's default (all cores)
+    threads: Optional[int] = ranged(None, ge=1)  # intra-op threads; None: torch's default (all cores)
 
 
 def register_shared(cs: ConfigStore) -> None:

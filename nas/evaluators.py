@@ -104,8 +104,14 @@ class OneShotEvaluator(Evaluator):
     def prepare(self, progress: bool = True) -> Path:
         """Train the supernet, or load it from the cache when an identical one was trained before."""
         if self.cache_path.is_file():
-            state = torch.load(self.cache_path, weights_only=True, map_location=self.device)
-            self.supernet.load_state_dict(state["supernet"])
+            try:
+                state = torch.load(self.cache_path, weights_only=True, map_location=self.device)
+                self.supernet.load_state_dict(state["supernet"])
+            except Exception as err:  # noqa: BLE001 - a truncated or foreign cache file: one line, no traceback
+                from nas.errors import NasError
+
+                raise NasError(str(self.cache_path), "<file>", "a supernet cached by the oneshot evaluator (delete "
+                               "the file to train it again)", f"{type(err).__name__}") from None
             self.reused = True
             return self.cache_path
         from nas.io import atomic_torch_save

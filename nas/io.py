@@ -44,3 +44,21 @@ def write_json(path: str | os.PathLike, data: Any) -> Path:
 def atomic_save_figure(fig, path: str | os.PathLike, dpi: int = 130) -> Path:
     """A matplotlib figure as PNG."""
     return atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=dpi))
+
+
+def check_writable_dir(path: str | os.PathLike, key: str, source: str = "config") -> Path:
+    """Raise a NasError unless ``path`` is a writable directory or can be created as one (nothing is
+    created here): the nearest existing ancestor must be a directory this process may write into."""
+    from nas.errors import NasError
+
+    path = Path(path)
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if path.exists() and not path.is_dir():
+        raise NasError(source, key, "a directory to write into", f"{path} (a file)")
+    if not existing.is_dir():
+        raise NasError(source, key, "a directory that can be created", f"{path} ({existing} is a file)")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise NasError(source, key, "a directory this process may write into", f"{path} ({existing} is read-only)")
+    return path

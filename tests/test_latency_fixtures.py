@@ -57,7 +57,10 @@ def synthetic_table(space, seed=0, fingerprint=None):
         with torch.device("meta"):
             module, _ = build_use(space, use)
         entries[op_key(use)] = Entry(rng.uniform(0.01, 1.0), **use_stats(module, use, 1))
-    fp = {"device": "cpu", "device_name": "test cpu", "threads": 1, "torch": "x", "dtype": "float32",
+    from nas.latency.fingerprint import cpu_name
+
+    # this CPU's name: a search refuses a table of another CPU model (unless latency.allow_mismatch)
+    fp = {"device": "cpu", "device_name": cpu_name(), "threads": 1, "torch": "x", "dtype": "float32",
           "batch_size": 1, "resolution": space.resolution, "date": "2025-01-01"}
     fp.update(fingerprint or {})
     return LatencyTable(fp, entries)

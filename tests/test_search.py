@@ -12,6 +12,8 @@ from hydra.errors import ConfigCompositionException
 from torch import nn
 
 from nas.blocks import BLOCKS
+from nas.checks import ConfigError
+from nas.latency.fingerprint import cpu_name
 from nas.latency.ops import build_use, op_key, space_uses, use_stats
 from nas.latency.table import Entry, LatencyTable
 from nas.search.config import register_configs
@@ -57,7 +59,7 @@ def table_for(space, cost):
             module, _ = build_use(space, use)
         ms = 0.1 if use.site in ("stem", "head") else cost(use)
         entries[op_key(use)] = Entry(ms, **use_stats(module, use, 1))
-    fp = {"device": "cpu", "device_name": "test cpu", "threads": 1, "torch": torch.__version__, "dtype": "float32",
+    fp = {"device": "cpu", "device_name": cpu_name(), "threads": 1, "torch": torch.__version__, "dtype": "float32",
           "batch_size": 1, "resolution": space.resolution, "date": "2026-01-01"}
     return LatencyTable(fp, entries)
 
@@ -119,15 +121,27 @@ def test_found_archs_are_timed_the_way_the_table_was(tmp_path, toy, monkeypatch)
         return real(space, archs, s, *args, **kwargs)
 
     monkeypatch.setattr(measure, "time_archs", spy)
-    cfg = tiny_cfg(tmp_path, space_path, table, "latency.measure=true", "method.epochs=1", "method.warmup_epochs=0")
-    summary = run_search(cfg, tmp_path / "unused")  # the toy table is from another CPU: not timed, said so
-    assert summary.notes and "device_name" in summary.notes[0] and not seen
-    assert summary.found.measured_ms is None and "found archs not timed" in format_summary(summary)
-    summary = run_search(tiny_cfg(tmp_path, space_path, table, "latency.measure=true", "latency.allow_mismatch=true",
+    data = json.loads(Path(table).read_text())
+    foreign = tmp_path / "foreign.json"  # the same table from another CPU model: refused unless allowed
+    foreign.write_text(json.dumps({**data, "fingerprint": {**data["fingerprint"], "device_name": "another cpu"}}))
+    from nas.latency import LatencyTableError
+
+    with pytest.raises(LatencyTableError, match="device_name: table has 'another cpu'.*allow_mismatch"):
+        run_search(tiny_cfg(tmp_path, space_path, foreign, "latency.measure=true"), tmp_path / "unused")
+    assert not (tmp_path / "run").exists() and not seen
+    summary = run_search(tiny_cfg(tmp_path, space_path, foreign, "latency.measure=true", "latency.allow_mismatch=true",
                                   "method.epochs=1", "method.warmup_epochs=0", f"out_dir={tmp_path / 'run2'}"),
                          tmp_path / "unused")
     assert seen == {"threads": 1, "batch": 1, "n": 1 + len(summary.candidates)}
     assert summary.found.measured_ms > 0 and all(s.measured_ms > 0 for s in summary.candidates)
+    seen.clear()  # a GPU's table (allowed) cannot be timed on this CPU-only machine: not timed, said so
+    gpu = tmp_path / "gpu.json"
+    gpu.write_text(json.dumps({**data, "fingerprint": {**data["fingerprint"], "device": "cuda"}}))
+    summary = run_search(tiny_cfg(tmp_path, space_path, gpu, "latency.measure=true", "latency.allow_mismatch=true",
+                                  "method.epochs=1", "method.warmup_epochs=0", f"out_dir={tmp_path / 'run3'}"),
+                         tmp_path / "unused")
+    assert summary.notes and "cuda" in summary.notes[0] and not seen
+    assert summary.found.measured_ms is None and "found archs not timed" in format_summary(summary)
 
 
 def test_resume_ends_with_the_same_architecture(tmp_path, toy, monkeypatch):
@@ -198,10 +212,11 @@ def test_found_arch_meets_the_target_not_just_argmax(tmp_path, toy):
     assert sorted(Arch.load(s.found.arch_file).choices.values()) == ["k3", "k3", "skip"]
     s = run_search(tiny_cfg(tmp_path, space_path, table, *target, "method.derive=argmax"), tmp_path)
     assert s.derive == "argmax" and s.found.latency_ms == pytest.approx(6.2)
-    with pytest.raises(SearchError, match="needs a latency target"):
-        run_search(tiny_cfg(tmp_path, space_path, table, "method.derive=target", "method.epochs=1"), tmp_path)
-    with pytest.raises(SearchError, match="expected auto, argmax or target"):
-        run_search(tiny_cfg(tmp_path, space_path, table, "method.derive=best", "method.epochs=1"), tmp_path)
+    with pytest.raises(ConfigError, match="method.derive: .*needs latency.target_ms"):
+        run_search(tiny_cfg(tmp_path, space_path, table, "method.derive=target", "method.epochs=1",
+                            "method.warmup_epochs=0"), tmp_path)
+    with pytest.raises(ConfigError, match="method.derive: expected one of auto, argmax, target, got 'best'"):
+        run_search(tiny_cfg(tmp_path, space_path, table, "method.derive=best"), tmp_path)
 
 
 class Noise(nn.Module):
@@ -253,8 +268,10 @@ def test_error_paths(tmp_path, toy):
 
 def test_nan_loss_stops_naming_epoch_and_step(tmp_path, toy):
     space_path, table = toy
-    with pytest.raises(SearchError, match=r"loss is nan at epoch 1, step \d"):
+    with pytest.raises(ConfigError, match="method.w_lr: expected a number >= 0, got nan"):  # refused up front
         run_search(tiny_cfg(tmp_path, space_path, table, "method.w_lr=nan"), tmp_path)
+    with pytest.raises(SearchError, match=r"loss is (nan|inf) at epoch \d, step \d"):  # a loss that diverges
+        run_search(tiny_cfg(tmp_path, space_path, table, "method.w_lr=1e30", "method.max_steps_per_epoch=8"), tmp_path)
 
 
 def test_cli_prints_one_clear_error(tmp_path, toy):

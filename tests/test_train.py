@@ -3,6 +3,7 @@ resume determinism, export of the trained weights, and every user error (some th
 
 import json
 import logging
+import os
 import random
 import subprocess
 import sys
@@ -14,6 +15,7 @@ from hydra import compose, initialize_config_dir
 from hydra.errors import ConfigCompositionException
 
 import nas.train.run as train_run
+from nas.checks import ConfigError
 from nas.data import DataError
 from nas.models import create_model
 from nas.profile import profile
@@ -24,6 +26,7 @@ from nas.train.config import register_configs
 from nas.train.run import TrainError, run_train
 
 REPO = Path(__file__).resolve().parents[1]
+ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}  # this checkout
 CONF = str(REPO / "conf")
 register_configs()
 
@@ -165,9 +168,11 @@ def test_resume_ends_like_an_uninterrupted_run(tmp_path, monkeypatch):
     (["model=mobilenetv1_025", "data=cifar10", "data.root=NONE"], DataError, "data.root=.*no cifar-10-batches-py"),
     (["model=mobilenetv1_025", "variant=imagenet", "data=cifar10", "data.root=NONE"], TrainError,
      "data=cifar10: resolution: expected a net taking 32 px"),
-    (["model=mobilenetv1_025", "epochs=0"], TrainError, "epochs: expected a positive integer"),
+    (["model=mobilenetv1_025", "epochs=0"], ConfigError, "epochs: expected an integer >= 1, got 0"),
     (["model=mobilenetv1_025", "device.type=tpu"], TrainError, "device.type: expected cpu, or cuda"),
-    (["model=mobilenetv1_025", "latency_threads=0"], TrainError, "latency_threads: expected a positive integer"),
+    (["model=mobilenetv1_025", "latency_threads=0"], ConfigError, r"latency_threads: expected an integer >= 1 \(or null\)"),
+    (["model=mobilenetv1_025", "lr=nan"], ConfigError, "lr: expected a number > 0, got nan"),
+    (["model=mobilenetv1_025", "warmup_epochs=3"], ConfigError, r"warmup_epochs: expected at most epochs \(2\)"),
 ])
 def test_user_errors_write_nothing(tmp_path, overrides, error, match):
     overrides = [o.replace("NONE", str(tmp_path / "none")) for o in overrides]
@@ -211,8 +216,8 @@ def test_resume_and_run_dir_errors_leave_the_run_untouched(tmp_path, arch_file):
 
 
 def test_nan_loss_ends_in_one_error(tmp_path):
-    with pytest.raises(TrainError, match=r"loss: expected a finite training loss .*loss is nan at epoch 1, step \d"):
-        run_train(tiny_cfg(tmp_path / "run", "model=mobilenetv1_025", "lr=nan"), tmp_path)
+    with pytest.raises(TrainError, match=r"loss: expected a finite training loss .*loss is (nan|inf) at epoch 1, step \d"):
+        run_train(tiny_cfg(tmp_path / "run", "model=mobilenetv1_025", "lr=1e30", "warmup_epochs=0"), tmp_path)
     assert not (tmp_path / "run" / "checkpoint.pt").exists()
 
 
@@ -224,17 +229,18 @@ def test_nan_loss_ends_in_one_error(tmp_path):
 def test_cli_prints_one_error_line(tmp_path, args, message):
     args = [a.replace("NONE", str(tmp_path / "none")) for a in args]
     out = subprocess.run([sys.executable, "-m", "nas.train", *args, f"out_dir={tmp_path / 'run'}"],
-                         capture_output=True, text=True, cwd=tmp_path)
+                         capture_output=True, text=True, cwd=tmp_path, env=ENV)
     assert out.returncode == 2, out.stderr
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(message) and "Traceback" not in out.stderr
     assert not (tmp_path / "run").exists()
+    assert not list((tmp_path / "outputs").glob("train/*"))  # nor a Hydra run dir holding nothing
 
 
 @pytest.mark.slow
 def test_cli_trains_and_names_the_run_dir(tmp_path):
     out = subprocess.run([sys.executable, "-m", "nas.train", "model=mobilenetv1_025", *TINY, "epochs=1"],
-                         capture_output=True, text=True, cwd=tmp_path)
+                         capture_output=True, text=True, cwd=tmp_path, env=ENV)
     assert out.returncode == 0, out.stderr
     runs = list((tmp_path / "outputs" / "train").iterdir())
     assert len(runs) == 1 and f"run dir: {runs[0]} " in out.stdout

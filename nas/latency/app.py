@@ -15,23 +15,23 @@ tables, evaluate the whole-network predictor on HELP's devices.
 from __future__ import annotations
 
 import json
-import sys
 import time
 from pathlib import Path
 from typing import Any, Dict, Optional
 
-import hydra
 import numpy as np
 from omegaconf import DictConfig
 
-from nas.io import atomic_write_text
+from nas.cli import hydra_app
+from nas.cli import run as run_app
+from nas.io import atomic_write_text, check_writable_dir
 from nas.latency.build import get_table, space_info
 from nas.latency.config import register
 from nas.latency.errors import LatencyTableError
 from nas.latency.fingerprint import FIELDS, target_fingerprint
 from nas.latency.ops import build_use, op_key, space_uses, use_stats
 from nas.latency.table import FORMAT, VERSION, load_table
-from nas.space import SpaceError, load_space
+from nas.space import load_space
 
 
 def load_cfg_space(cfg):
@@ -76,6 +76,12 @@ def run_import(cfg) -> Dict[str, Any]:
 
 def run(cfg, out_dir: Optional[str | Path] = None) -> Dict[str, Any]:
     """Do what ``cfg`` (a :class:`~nas.latency.config.LatencyAppConf`) asks; returns what it printed, as data."""
+    from nas.checks import check_ranges, one_of
+
+    check_ranges(cfg)  # every numeric option in its range before anything is measured or written
+    one_of(cfg.dtype, ("float32", "float16", "bfloat16"), "dtype")
+    one_of(cfg.device.type.split(":")[0], ("cpu", "cuda"), "device.type")
+    check_writable_dir(cfg.cache_dir, "cache_dir")
     if cfg.predictor:
         from nas.latency.hwnasbench import evaluate_predictor, format_rows
 
@@ -145,16 +151,12 @@ register()
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 
 
-@hydra.main(config_path=str(CONF_DIR), config_name="latency", version_base="1.3")
+@hydra_app("latency", help=__doc__)
 def _hydra_main(cfg: DictConfig) -> None:
     from hydra.core.hydra_config import HydraConfig
 
-    try:
-        run(cfg, HydraConfig.get().runtime.output_dir)
-    except (LatencyTableError, SpaceError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(2)
+    run(cfg, HydraConfig.get().runtime.output_dir)
 
 
 def main() -> None:
-    _hydra_main()
+    run_app(_hydra_main)

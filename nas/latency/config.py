@@ -8,6 +8,7 @@ from typing import Optional
 
 from hydra.core.config_store import ConfigStore
 
+from nas.checks import ranged
 from nas.config import DeviceConf, SpaceConf, register_shared
 
 
@@ -15,27 +16,27 @@ from nas.config import DeviceConf, SpaceConf, register_shared
 class LatencyAppConf:
     space: SpaceConf = field(default_factory=SpaceConf)
     device: DeviceConf = field(default_factory=DeviceConf)
-    resolution: Optional[int] = None  # overrides space.resolution
-    threads: Optional[int] = None  # overrides device.threads; null: torch's current count, pinned and recorded
-    batch_size: int = 1
+    resolution: Optional[int] = ranged(None, ge=8) # overrides space.resolution
+    threads: Optional[int] = ranged(None, ge=1) # overrides device.threads; null: torch's current count, pinned and recorded
+    batch_size: int = ranged(1, ge=1)
     dtype: str = "float32"  # float32 | float16 | bfloat16
     cache_dir: str = "outputs/latency_tables"
     rebuild: bool = False  # measure again even if a matching cached table exists
-    min_run_time: float = 0.02  # seconds of timed runs per op and sweep
-    passes: int = 3  # sweeps over all ops (and networks); an item's figure is the median over its sweeps
+    min_run_time: float = ranged(0.02, gt=0) # seconds of timed runs per op and sweep
+    passes: int = ranged(3, ge=1) # sweeps over all ops (and networks); an item's figure is the median over its sweeps
     reference: bool = True  # time everything in alternation with a fixed reference network (cancels drift)
-    context_mb: float = 16.0  # time ops round-robin over copies holding this many MB of weights (0: hot caches)
-    calibrate: int = 24  # random archs timed end to end to fit the calibration (0: none)
-    validate: int = 0  # N: time N more random archs end to end and report the table's accuracy
-    net_min_run_time: float = 0.2  # seconds of timed runs per network and sweep (validation)
-    seed: int = 0
+    context_mb: float = ranged(16.0, ge=0) # time ops round-robin over copies holding this many MB of weights (0: hot caches)
+    calibrate: int = ranged(24, ge=3, allowed=(0,)) # random archs timed end to end to fit the calibration (0: none)
+    validate: int = ranged(0, ge=2, allowed=(0,)) # N: time N more random archs end to end and report the table's accuracy
+    net_min_run_time: float = ranged(0.2, gt=0) # seconds of timed runs per network and sweep (validation)
+    seed: int = ranged(0, ge=0, lt=2**32)
     progress: bool = True
     table: Optional[str] = None  # use this table file instead of building one (e.g. from another device)
     allow_mismatch: bool = False  # accept a table whose fingerprint differs from the target
     template: Optional[str] = None  # write a table skeleton with every key the space needs here, then stop
     import_hwnasbench: Optional[str] = None  # raspi4 | pixel3 | eyeriss | fpga | all: import into cache_dir
     predictor: Optional[str] = None  # hwnasbench: fit the whole-network predictor on HELP's data, report
-    train_frac: float = 0.2  # share of archs the predictor trains on
+    train_frac: float = ranged(0.2, gt=0, lt=1) # share of archs the predictor trains on
     data_dir: Optional[str] = None  # HW-NAS-Bench data folder (default: ../shared/datasets/hw-nas-bench-fbnet)
 
 

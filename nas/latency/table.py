@@ -235,8 +235,8 @@ class LatencyTable:
             if k not in fp:
                 raise fail(f"fingerprint.{k}", "a value (null if unknown)")
         const = data.get("const_ms", 0.0)
-        if not _finite(const):
-            raise fail("const_ms", "a finite number", const)
+        if not _finite(const) or const < 0:
+            raise fail("const_ms", "a finite number >= 0", const)
         covers = data.get("const_covers", [])
         if not isinstance(covers, list) or not set(covers) <= {"stem", "head"}:
             raise fail("const_covers", "a list of parts from stem, head", covers)
@@ -246,8 +246,8 @@ class LatencyTable:
         entries = {}
         for k, v in raw.items():
             v = {"ms": v} if _finite(v) else v
-            if not isinstance(v, dict) or not _finite(v.get("ms")):
-                raise fail(f"entries['{k}']", "a finite number of ms or an object with a finite 'ms'", v)
+            if not isinstance(v, dict) or not _finite(v.get("ms")) or v["ms"] < 0:
+                raise fail(f"entries['{k}']", "a finite number of ms >= 0 or an object with such an 'ms'", v)
             extra = set(v) - {"ms", "params", "act", "runs", "iqr_ms"}
             if extra:
                 raise fail(f"entries['{k}'].{sorted(extra)[0]}", "only ms, params, act, runs, iqr_ms")

@@ -1,66 +1,60 @@
 """``python -m nas.search``: a thin Hydra wrapper over :func:`nas.search.run.run_search`.
 
 ``main`` returns the job's objective (``nas.search.objective``; ``hydra.sweeper.objective`` picks the
-summary key(s)) so that sweepers can optimise it. A user error ends a single run with ``error: ...``
-and exit code 2; in a multirun (``-m``) it prints ``error: job <n>: ...``, the job returns NaN
-(a failed trial for the nas_optuna sweeper) and the other jobs go on; the sweep then exits 2 naming
-the failed jobs (docs/sweeps.md).
+summary key(s)) so that sweepers can optimise it. Errors are reported by the shared launcher
+(``nas.cli``): a user error ends a single run with ``error: ...`` and exit code 2; in a multirun
+(``-m``) it prints ``error: job <n>: ...``, the job returns NaN (a failed trial for the nas_optuna
+sweeper) and the other jobs go on; the sweep then exits 2 naming the failed jobs (docs/sweeps.md).
 """
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import List, Union
 
-import hydra
-from hydra.core.hydra_config import HydraConfig
-from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from nas.cli import hydra_app, run
 from nas.search.config import register_configs
 
 register_configs()
-CONF_DIR = str(Path(__file__).resolve().parents[2] / "conf")
-JOBS: List[str] = []  # the jobs this process ran, and those that failed with a user error
-FAILED: List[str] = []
+HELP = """python -m nas.search [method=fbnet|mnasnet|evolution|optuna|random] [space=...] [data=...] [key=value ...]
+
+Search an architecture for this device (a Hydra app; -m sweeps, e.g. latency.target_ms=1.5,3.0).
+Writes into outputs/search/<date>_<time>/ (or out_dir=): the found arch, summary.json, the latency
+table used, config.yaml, TensorBoard logs and a checkpoint; resume=<run dir> continues a run.
+Schemas (every key, its meaning and valid range): nas/search/config.py, nas/strategies/fbnet.py.
+A user error ends in one `error:` line and exit code 2 (docs/errors.md)."""
 
 
-@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="search")
+def _failed_value(cfg: DictConfig):
+    from hydra.core.hydra_config import HydraConfig
+
+    from nas.search.objective import failed_value
+
+    return failed_value(HydraConfig.get().sweeper.get("objective"))
+
+
+@hydra_app("search", failed_value=_failed_value, help=HELP)
 def main(cfg: DictConfig) -> Union[float, List[float]]:
-    from nas.errors import NasError
-    from nas.search.objective import check_spec, failed_value, objectives
+    from hydra.core.hydra_config import HydraConfig
+
+    from nas.search.objective import check_spec, objectives
     from nas.search.run import apply_default_space, format_summary, run_search
 
     hc = HydraConfig.get()
     spec = hc.sweeper.get("objective")
-    sweeping = hc.mode == RunMode.MULTIRUN
-    job = f"job {hc.job.num}" if sweeping else "the run"  # hydra.job.num exists in multiruns only
-    JOBS.append(job)
     out_dir = Path(cfg.out_dir or hc.runtime.output_dir)
-    try:
-        check_spec(cfg.method.name, spec)
-        cfg = apply_default_space(cfg, list(hc.overrides.task))
-        summary = run_search(cfg, out_dir)
-        value = objectives(summary, spec)
-    except NasError as err:
-        if not sweeping:
-            print(f"error: {err}", file=sys.stderr)
-            sys.exit(2)
-        print(f"error: {job}: {err}", file=sys.stderr)
-        FAILED.append(job)
-        return failed_value(spec)
+    check_spec(cfg.method.name, spec)
+    cfg = apply_default_space(cfg, list(hc.overrides.task))
+    summary = run_search(cfg, out_dir)
+    value = objectives(summary, spec)
     print(format_summary(summary))
     return value
 
 
 def cli() -> None:
-    """Run ``main``; after a multirun in which some jobs failed, name them and exit 2."""
-    main()
-    if FAILED:
-        print(f"error: {len(FAILED)} of {len(JOBS)} jobs of this sweep failed ({', '.join(FAILED)}; their "
-              f"overrides are in the launch lines above)", file=sys.stderr)
-        sys.exit(2)
+    run(main)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from typing import Any, Dict, Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
+from nas.checks import ranged
 from nas.config import DataConf, DeviceConf, SpaceConf, register_shared
 from nas.strategies.fbnet import FBNetOptions
 
@@ -16,14 +17,14 @@ from nas.strategies.fbnet import FBNetOptions
 class LatencyConf:
     table: Optional[str] = None  # a latency table JSON to use instead of building / reusing the cached one
     device: Optional[str] = None  # device the table is measured on; default: device.type
-    target_ms: Optional[float] = None  # latency target; null: FBNet's alpha * log(LAT)^beta objective
+    target_ms: Optional[float] = ranged(None, gt=0) # latency target; null: FBNet's alpha * log(LAT)^beta objective
     constraint: str = "soft"  # soft | hard (controllers' reward exponents; FBNet: penalty x10 when hard)
-    penalty: float = 2.0  # FBNet with a target: CE + penalty * relu(LAT / target - 1)
+    penalty: float = ranged(2.0, ge=0) # FBNet with a target: CE + penalty * relu(LAT / target - 1)
     calibrated: bool = True  # use the table's calibration
     allow_mismatch: bool = False  # accept a table whose fingerprint differs from this search's target
-    batch_size: int = 1
+    batch_size: int = ranged(1, ge=1)
     dtype: str = "float32"
-    threads: Optional[int] = None  # threads the table is measured with; default: device.threads
+    threads: Optional[int] = ranged(None, ge=1) # threads the table is measured with; default: device.threads
     cache_dir: str = "outputs/latency_tables"
     rebuild: bool = False
     measure: bool = True  # time the found archs end to end on the device
@@ -42,28 +43,28 @@ class ControllerMethodConf:
 
     name: str = "mnasnet"  # mnasnet | evolution | optuna | random
     default_space: Optional[str] = None  # the space this method runs on when space= is not given
-    budget: int = 100  # evaluated architectures
+    budget: int = ranged(100, ge=1) # evaluated architectures
     options: Dict[str, Any] = field(default_factory=dict)  # the strategy's own options
-    alpha: Optional[float] = None  # reward exponents; null: latency.constraint's (soft -0.07/-0.07, hard 0/-1)
-    beta: Optional[float] = None
+    alpha: Optional[float] = ranged(None, le=0)  # reward exponents (<= 0); null: latency.constraint's (soft -0.07/-0.07, hard 0/-1)
+    beta: Optional[float] = ranged(None, le=0)
     storage: Optional[str] = None  # optuna: sqlite:///study.db or any RDB URL shared by workers
     measure_each: bool = False  # time every sampled arch on the device instead of the table
-    checkpoint_every: int = 10
+    checkpoint_every: int = ranged(10, ge=1)
 
 
 @dataclass
 class EvaluatorConf:
     name: str = "oneshot"  # oneshot (SPOS supernet, cached) | proxy (train each child) | zerocost (untrained)
-    epochs: int = 5  # supernet epochs (oneshot) or per-child epochs (proxy)
-    batch_size: int = 64
-    lr: float = 0.1
-    weight_decay: float = 5e-4
-    label_smoothing: float = 0.0
-    bn_batches: int = 4  # oneshot: batches that re-estimate BatchNorm statistics per arch
+    epochs: int = ranged(5, ge=1) # supernet epochs (oneshot) or per-child epochs (proxy)
+    batch_size: int = ranged(64, ge=1)
+    lr: float = ranged(0.1, gt=0)
+    weight_decay: float = ranged(5e-4, ge=0)
+    label_smoothing: float = ranged(0.0, ge=0, lt=1)
+    bn_batches: int = ranged(4, ge=0) # oneshot: batches that re-estimate BatchNorm statistics per arch
     cache_dir: str = "outputs/supernets"
-    max_steps_per_epoch: Optional[int] = None
+    max_steps_per_epoch: Optional[int] = ranged(None, ge=1)
     proxy: str = "nwot"  # zerocost: nwot | synflow | params | macs (nas.zerocost)
-    repeats: int = 1  # zerocost: scores averaged over this many batches / initialisations
+    repeats: int = ranged(1, ge=1) # zerocost: scores averaged over this many batches / initialisations
 
 
 @dataclass
@@ -74,12 +75,54 @@ class SearchConf:
     device: DeviceConf = MISSING
     latency: LatencyConf = MISSING
     evaluator: EvaluatorConf = MISSING
-    seed: int = 0
+    seed: int = ranged(0, ge=0, lt=2**32)
     resume: Optional[str] = None  # a run directory to continue from its checkpoint
     out_dir: Optional[str] = None  # default: Hydra's run directory
 
 
 METHOD_SCHEMAS = {"fbnet": FBNetMethodConf, "controller": ControllerMethodConf}
+CONSTRAINTS = ("soft", "hard")
+DTYPES = ("float32", "float16", "bfloat16")
+DEVICES = ("cpu", "cuda")
+DERIVE = ("auto", "argmax", "target")
+
+
+def check_search_config(cfg) -> None:
+    """Every value of a resolved search config a user can get wrong, checked before anything is read or
+    written: ranges declared beside the schema fields (``nas.checks``), names looked up in their
+    registries, and the options that must go together. Raises a :class:`~nas.errors.NasError`."""
+    from nas.checks import check_ranges, one_of, require
+    from nas.data import DATASETS
+    from nas.evaluators import EVALUATORS
+    from nas.strategies import STRATEGIES
+
+    check_ranges(cfg)
+    STRATEGIES.get(cfg.method.name)  # unknown names list the known ones
+    EVALUATORS.get(cfg.evaluator.name)
+    if cfg.data.name not in DATASETS:
+        from nas.data import DataError
+
+        raise DataError(DATASETS.unknown_message(cfg.data.name))
+    one_of(cfg.device.type.split(":")[0], DEVICES, "device.type")
+    one_of(cfg.latency.constraint, CONSTRAINTS, "latency.constraint")
+    one_of(cfg.latency.dtype, DTYPES, "latency.dtype")
+    one_of(cfg.space.variant, ("imagenet", "cifar"), "space.variant")
+    if cfg.evaluator.name == "zerocost":
+        from nas.zerocost import PROXIES
+
+        one_of(cfg.evaluator.proxy, list(PROXIES), "evaluator.proxy")
+    method = cfg.method
+    if "warmup_epochs" in method and "epochs" in method:  # FBNet's options
+        require(method.warmup_epochs < method.epochs, "method.warmup_epochs",
+                f"fewer than method.epochs ({method.epochs}): the architecture trains after the warm-up",
+                method.warmup_epochs)
+    if "derive" in method:
+        one_of(method.derive, DERIVE, "method.derive")
+        require(method.derive != "target" or cfg.latency.target_ms is not None, "method.derive",
+                "auto or argmax without a latency target (method.derive=target needs latency.target_ms)",
+                method.derive)
+    if "mode" in method:
+        one_of(method.mode, ("hard", "soft"), "method.mode")
 
 
 def register_configs() -> None:

@@ -19,10 +19,12 @@ from omegaconf import DictConfig, OmegaConf
 
 from nas.data import DATASETS, search_data
 from nas.evaluators import EVALUATORS
-from nas.io import atomic_write_text
+from nas.io import atomic_write_text, check_writable_dir
 from nas.latency import get_table, load_table
+from nas.latency.fingerprint import device_name
 from nas.results import SearchSummary
-from nas.seeding import seed_everything
+from nas.search.config import check_search_config
+from nas.seeding import preserved_rng, seed_everything
 from nas.space import load_space
 from nas.strategies import STRATEGIES, LatencySettings, SearchError, SearchJob
 
@@ -35,14 +37,35 @@ def resolve_table(cfg: DictConfig, space, device: str, threads):
     target = lat.device or device
     if lat.table:
         table = load_table(lat.table)
-        expected = {"device": target, "batch_size": lat.batch_size, "dtype": lat.dtype}
+        expected = {"device": target, "batch_size": lat.batch_size, "dtype": lat.dtype,
+                    # a table of another CPU (GPU) model is another device: refused unless allow_mismatch
+                    "device_name": device_name(device) if target == device else None}
         table.check_fingerprint(expected, allow_mismatch=lat.allow_mismatch)
+        check_table_covers(table, space, lat.calibrated)
         return table
     if target != device:
         raise SearchError(f"latency.device={target}: a table for another device than the search's ({device}) cannot "
                           f"be measured here; name one with latency.table=<file>")
     return get_table(space, device=target, batch_size=lat.batch_size, dtype=lat.dtype, threads=threads,
                      cache_dir=lat.cache_dir, rebuild=lat.rebuild)
+
+
+def check_table_covers(table, space, calibrated: bool) -> None:
+    """A named table must price every op of the space, and every arch above 0 ms (errors name the
+    user's file, before anything is written)."""
+    from nas.latency import LatencyTableError
+    from nas.latency.ops import op_key
+
+    missing = table.missing(space)
+    if missing:
+        raise LatencyTableError(f"{table.where}: entries: expected an entry for every op of space '{space.name}', "
+                                f"got none for {len(missing)} of them, e.g. '{op_key(missing[0])}' (build the "
+                                f"table for this space: python -m nas.latency space=...)")
+    lo, _ = table.bounds(space, calibrated=calibrated)
+    if not lo > 0:
+        raise LatencyTableError(f"{table.where}: {'calibration' if calibrated and table.calibration else 'entries'}: "
+                                f"expected latencies that predict more than 0 ms for every arch of space "
+                                f"'{space.name}', got {lo:.4g} ms for the cheapest")
 
 
 def apply_default_space(cfg: DictConfig, overrides: List[str]) -> DictConfig:
@@ -86,9 +109,14 @@ def evaluator_factory(cfg: DictConfig, space, data, device: str, augment: bool):
 
 
 def run_search(cfg: DictConfig, out_dir: Path) -> SearchSummary:
-    """Set up space, data and latency source, run ``cfg.method``, write the outputs, return the summary."""
+    """Set up space, data and latency source, run ``cfg.method``, write the outputs, return the summary.
+
+    Every check a user can fail (config values, resume files, data, space, latency table, method and
+    evaluator options) runs before anything is written into the run directory."""
+    check_search_config(cfg)
     cls = STRATEGIES.get(cfg.method.name)  # an unknown method lists the known ones
     out_dir = Path(cfg.resume or cfg.out_dir or out_dir)
+    check_writable_dir(out_dir, "resume" if cfg.resume else "out_dir" if cfg.out_dir else "hydra.run.dir")
     if cfg.resume and not (out_dir / cls.resume_marker).is_file():
         raise SearchError(f"resume={cfg.resume}: no {cls.resume_marker} there (expected the directory of an earlier "
                           f"method={cfg.method.name} run)")
@@ -107,11 +135,17 @@ def run_search(cfg: DictConfig, out_dir: Path) -> SearchSummary:
                        download=d.download, url=d.url, md5=d.md5, seed=cfg.seed)
     space = load_space(sp.name, variant=sp.variant, width_mult=sp.width_mult, resolution=sp.resolution,
                        num_classes=data.num_classes)
+    if cfg.resume and hasattr(cls, "check_resume"):  # a resume that cannot continue fails before any work
+        with preserved_rng():
+            cls.check_resume(out_dir, space, cfg.seed, method_config(cfg))
     strategy = cls.from_config(space, cfg.seed, method_config(cfg))  # bad options fail before any work
     table = resolve_table(cfg, space, device, cfg.latency.threads or cfg.device.threads)
+    SearchJob(space, data, table, out_dir, latency_settings(cfg)).check_target()  # inside the space's range
     seed_everything(cfg.seed)  # building the table draws random archs: a cached table must not change the run
     out_dir.mkdir(parents=True, exist_ok=True)
+    where = table.path
     table.save(out_dir / "latency_table.json")
+    table.path = where  # errors keep naming the file the user passed (or the cache), not the run dir's copy
     atomic_write_text(out_dir / "config.yaml", OmegaConf.to_yaml(cfg))
     augment = DATASETS.meta(d.name)["augment"] if d.augment is None else d.augment
     from torch.utils.tensorboard import SummaryWriter

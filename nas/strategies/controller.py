@@ -11,12 +11,13 @@ under ``pareto/``), ``pareto.png`` and TensorBoard scalars and figures.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Mapping, Optional
 
 from nas.pareto import pareto_figure
 from nas.results import SearchSummary
 from nas.strategies.base import Strategy, StrategyError, pareto_front
-from nas.strategies.driver import run_strategy
+from nas.strategies.driver import load_checkpoint, read_log, run_strategy
 from nas.strategies.job import SearchJob
 from nas.strategies.registry import create_strategy, strategy_options
 from nas.strategies.reward import make_reward
@@ -51,6 +52,24 @@ class Controller(Strategy):
         strategy = create_strategy(cls.name, space, seed, **options)
         strategy.run_settings = method
         return strategy
+
+    @classmethod
+    def check_resume(cls, out_dir, space: Any, seed: int, method: Mapping[str, Any]) -> None:
+        """Before any work: the run's log and checkpoint must be readable, and replaying them into a twin
+        of this search (same options and seed) must reproduce the logged archs. A shared Optuna study
+        (``storage``) keeps its state in the study, which only the search itself opens."""
+        out_dir = Path(out_dir)
+        log, ckpt_path = out_dir / "archs.jsonl", out_dir / "search.pt"
+        records = read_log(log, space)
+        ckpt = load_checkpoint(ckpt_path)
+        if method.get("storage") is not None:
+            return
+        start = int(ckpt["log_records"]) if ckpt else 0
+        if start > len(records):
+            raise StrategyError(str(log), "<records>", f"at least the {start} records the checkpoint {ckpt_path} "
+                                "was written after", len(records))
+        twin = cls.from_config(space, seed, method)
+        twin.restore(ckpt["state"] if ckpt else None, records[start:], source=str(log), state_source=str(ckpt_path))
 
     def search(self, job: SearchJob) -> SearchSummary:
         """Run to the budget on ``job``; the SearchSummary."""

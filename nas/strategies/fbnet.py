@@ -24,18 +24,20 @@ from __future__ import annotations
 import random
 import shutil
 import time
+from pathlib import Path
 from dataclasses import dataclass, fields
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
 
+from nas.checks import ranged
 from nas.data import BatchLoader, SearchData
 from nas.io import atomic_torch_save
 from nas.loops import NonFiniteLoss, Recipe, batch_to, recalibrate_bn, to_device, train_epoch
+from nas.progress import progress as progress_bar
 from nas.results import SearchSummary
 from nas.space import Arch
-from nas.progress import progress as progress_bar
 from nas.strategies.base import SearchError
 from nas.strategies.fbnet_arch import most_probable_within, probability_figure, sample_archs
 from nas.strategies.registry import STRATEGIES
@@ -46,21 +48,22 @@ CHECKPOINT = "checkpoint.pt"
 
 @dataclass
 class FBNetOptions:
-    epochs: int = 6
-    warmup_epochs: int = 2
-    batch_size: int = 64
+    # valid ranges beside the defaults (nas.checks; checked where the search's config is resolved)
+    epochs: int = ranged(6, ge=1)
+    warmup_epochs: int = ranged(2, ge=0)  # and < epochs
+    batch_size: int = ranged(64, ge=1)
     mode: str = "hard"  # hard (single path, straight-through) | soft (all candidates, FBNet's)
-    w_lr: float = 0.05
-    w_momentum: float = 0.9
-    w_weight_decay: float = 1e-4
-    theta_lr: float = 0.01
-    theta_weight_decay: float = 5e-4
-    tau0: float = 5.0
-    tau_decay: float = 0.956
-    alpha: float = 0.2
-    beta: float = 0.6
-    samples: int = 6
-    max_steps_per_epoch: Optional[int] = None  # cap for smoke runs
+    w_lr: float = ranged(0.05, ge=0)
+    w_momentum: float = ranged(0.9, ge=0, lt=1)
+    w_weight_decay: float = ranged(1e-4, ge=0)
+    theta_lr: float = ranged(0.01, ge=0)
+    theta_weight_decay: float = ranged(5e-4, ge=0)
+    tau0: float = ranged(5.0, gt=0)
+    tau_decay: float = ranged(0.956, gt=0, le=1)
+    alpha: float = ranged(0.2, gt=0)
+    beta: float = ranged(0.6, ge=0)
+    samples: int = ranged(6, ge=0)
+    max_steps_per_epoch: Optional[int] = ranged(None, ge=1)  # cap for smoke runs
     # the found arch: argmax of theta per layer, or ("target") the most probable arch under theta whose
     # table latency is within 5% below the target; auto: target when a latency target is set, else argmax
     derive: str = "auto"
@@ -234,6 +237,35 @@ class FBNetSearch:
         self.writer.add_figure("theta/probabilities", probability_figure(self.net), step)
 
 
+STATE_KEYS = ("epoch", "supernet", "w_opt", "w_sched", "t_opt", "torch_rng", "python_rng", "history")
+
+
+def read_checkpoint(path, space, epochs: int) -> Dict[str, Any]:
+    """The checkpoint of an FBNet search on ``space`` with ``epochs`` epochs, checked whole (format, space,
+    epochs, the supernet's keys and shapes) without building anything; any problem is one SearchError."""
+    what = "an fbnet search checkpoint"
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - truncated, foreign or malicious (refused by weights_only): one line
+        reason = (str(err).strip().splitlines() or [""])[0][:100]
+        raise SearchError(str(path), "<file>", f"{what} that torch.load reads with weights_only=True",
+                          f"an unreadable file ({type(err).__name__}{': ' + reason if reason else ''})") from None
+    search = state.get("search") if isinstance(state, dict) else None
+    if not isinstance(search, dict) or any(k not in search for k in STATE_KEYS):
+        raise SearchError(str(path), "search", f"{what} (a dict with {', '.join(STATE_KEYS)})")
+    if state.get("space") != space.name or state.get("epochs") != epochs:
+        raise SearchError(str(path), "space / epochs", f"a search of space {space.name!r} with {epochs} epochs "
+                          f"(this run's)", f"space {state.get('space')!r} with {state.get('epochs')} epochs")
+    with torch.device("meta"):
+        expected = build_supernet(space).state_dict()
+    theirs = search["supernet"]
+    if not isinstance(theirs, dict) or set(theirs) != set(expected) or any(
+            tuple(getattr(theirs[k], "shape", ())) != tuple(v.shape) for k, v in expected.items()):
+        raise SearchError(str(path), "search.supernet", f"the supernet of space {space.name!r} as this run builds it "
+                          f"(same width, resolution and classes)")
+    return state
+
+
 @STRATEGIES.register("fbnet")
 class FBNet:
     """FBNet as a search method: ``FBNet(space, seed, **FBNetOptions)``, ``search(job)``."""
@@ -256,6 +288,11 @@ class FBNet:
     def from_config(cls, space: Any, seed: int, method: Mapping[str, Any]) -> "FBNet":
         return cls(space, seed, **{k: method[k] for k in cls.OPTIONS if k in method})
 
+    @classmethod
+    def check_resume(cls, out_dir, space: Any, seed: int, method: Mapping[str, Any]) -> None:
+        """Before any work: the run's checkpoint must be readable and of this search."""
+        read_checkpoint(Path(out_dir) / CHECKPOINT, space, int(method.get("epochs", FBNetOptions.epochs)))
+
     def latency_model(self, job) -> LatencyModel:
         target = job.check_target()
         const, vectors = job.latency.cost_vectors(self.space, calibrated=job.settings.calibrated)
@@ -268,12 +305,12 @@ class FBNet:
                              device=job.device, writer=job.writer, augment=job.augment)
         before = 0.0  # epochs' seconds of the run this one resumes
         if job.resume:
-            state = torch.load(out / CHECKPOINT, weights_only=True)
-            if state.get("space") != self.space.name or state.get("epochs") != opts.epochs:
-                raise SearchError(f"resume={out}: its checkpoint is of space {state.get('space')!r} with "
-                                  f"{state.get('epochs')} epochs, this run asks for {self.space.name!r} with "
-                                  f"{opts.epochs}")
-            search.load_state_dict(state["search"])
+            state = read_checkpoint(out / CHECKPOINT, self.space, opts.epochs)
+            try:
+                search.load_state_dict(state["search"])
+            except (RuntimeError, ValueError, KeyError, TypeError) as err:
+                raise SearchError(str(out / CHECKPOINT), "search", "the state of this search",
+                                  f"{type(err).__name__}: {(str(err).splitlines() or [''])[0][:100]}") from None
             before = float(state.get("seconds", 0.0))
         start = search.epoch
         t0 = time.perf_counter()

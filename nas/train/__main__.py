@@ -1,33 +1,33 @@
-"""``python -m nas.train``: a thin Hydra wrapper over :func:`nas.train.run.run_train`."""
+"""``python -m nas.train``: a thin Hydra wrapper over :func:`nas.train.run.run_train` (errors: ``nas.cli``)."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
-import hydra
-from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
+from nas.cli import hydra_app, run
 from nas.train.config import register_configs
 
 register_configs()
-CONF_DIR = str(Path(__file__).resolve().parents[2] / "conf")
+HELP = """python -m nas.train arch=<arch file> | model=<baseline> [data=cifar10 data.root=DIR] [epochs=30] [key=value ...]
+
+Train a found architecture or a baseline from scratch (a Hydra app); writes result.json, weights.pt,
+checkpoint.pt (resume=<run dir> continues), config.yaml and TensorBoard logs into
+outputs/train/<date>_<time>/ (or out_dir=). Schema (every key, its meaning and valid range):
+nas/train/config.py. A user error ends in one `error:` line and exit code 2 (docs/errors.md)."""
 
 
-@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="train")
+@hydra_app("train", help=HELP)
 def main(cfg: DictConfig) -> None:
-    from nas.errors import NasError
+    from hydra.core.hydra_config import HydraConfig
+
     from nas.train.run import format_summary, run_dir, run_train
 
     out_dir = run_dir(cfg, Path(HydraConfig.get().runtime.output_dir))
-    try:
-        result = run_train(cfg, out_dir)
-    except NasError as err:
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(2)
+    result = run_train(cfg, out_dir)
     print(format_summary(result, out_dir))
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

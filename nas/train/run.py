@@ -26,13 +26,14 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
+from nas.checks import check_ranges, require
 from nas.data import DATASETS, BatchLoader, ImageData, search_data
 from nas.errors import NasError
-from nas.io import atomic_torch_save, atomic_write_text
+from nas.io import atomic_torch_save, atomic_write_text, check_writable_dir
 from nas.latency.measure import Setting, time_module
 from nas.profile import profile
-from nas.results import TrainResult
 from nas.progress import progress as progress_bar
+from nas.results import TrainResult
 from nas.seeding import seed_everything
 from nas.registry import UnknownNameError
 from nas.space import Arch, SpaceError, load_space
@@ -223,7 +224,10 @@ def run_train(cfg: DictConfig, out_dir: Path) -> TrainResult:
 
     Every user error is raised before anything is written (one of :data:`USER_ERRORS`)."""
     t0 = time.perf_counter()
+    check_ranges(cfg)  # every numeric option in its range (nas.checks), before anything is read or written
+    require(cfg.warmup_epochs <= cfg.epochs, "warmup_epochs", f"at most epochs ({cfg.epochs})", cfg.warmup_epochs)
     out_dir = run_dir(cfg, out_dir)
+    check_writable_dir(out_dir, "resume" if cfg.resume else "out_dir" if cfg.out_dir else "hydra.run.dir")
     device = cfg.device.type
     if device.split(":")[0] not in ("cpu", "cuda") or (device != "cpu" and not torch.cuda.is_available()):
         raise TrainError("config", "device.type", "cpu, or cuda where a CUDA device is available", device)
