@@ -7,9 +7,11 @@ an equality check means something.
 
 import ast
 import json
+import os
 import subprocess
 import sys
 from collections import Counter
+from pathlib import Path
 
 import pytest
 import torch
@@ -23,6 +25,7 @@ from nas.models import create_model, list_models
 from nas.space import load_space
 from nas.supernet import build_supernet
 
+REPO = Path(__file__).resolve().parents[1]
 TOL = 1e-5
 SPACE_CASES = [("fbnet", 0), ("fbnet", 1), ("seeds", 0), ("seeds", 1), ("mnasnet", 0), ("mnasnet", 1)]
 WIDTH = 0.25
@@ -278,6 +281,44 @@ def test_weights_inherited_from_a_supernet(tmp_path, space_name):
         assert _diff(net(x), child(x)) <= TOL
 
 
+def test_weights_of_a_search_checkpoint(tmp_path):
+    """weights=<an fbnet search's checkpoint.pt>: the arch's weights are taken from its supernet."""
+    space = load_space("fbnet", variant="cifar", width_mult=WIDTH)
+    arch = space.sample(3)
+    supernet = build_supernet(space)
+    with torch.no_grad():
+        for p in supernet.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    torch.save({"search": {"epoch": 2, "supernet": supernet.state_dict(), "history": []}, "space": "fbnet",
+                "epochs": 2, "seconds": 1.0}, tmp_path / "checkpoint.pt")
+    result = export_arch(arch.save(tmp_path / "arch.yaml"), tmp_path / "out", weights=tmp_path / "checkpoint.pt",
+                         onnx=False, verify=False)
+    weights = torch.load(tmp_path / "out" / "weights.pt", weights_only=True)
+    assert all(torch.equal(weights[k], v) for k, v in supernet.extract(arch).state_dict().items())
+    assert result.metadata["weights"]["read_from"].endswith("['search']['supernet']")
+
+
+def test_verification_catches_what_fresh_weights_hide(tmp_path, monkeypatch):
+    """An artefact off by 0.1% passes any absolute check on fresh weights (logits ~1e-7 here), and fails
+    the check on randomised weights."""
+    from nas.export import artifacts
+
+    real = artifacts.freeze
+
+    class Scaled(nn.Module):
+        def __init__(self, net):
+            super().__init__()
+            self.net = net
+
+        def forward(self, x):
+            return self.net(x) * 1.001
+
+    monkeypatch.setattr(artifacts, "freeze", lambda net: real(Scaled(net)))
+    with pytest.raises(ExportError, match="verification: torchscript: expected outputs within 1e-04 x max"):
+        export_model("mobilenetv2_035", tmp_path / "out", variant="cifar", onnx=False, fresh=False)
+    assert not (tmp_path / "out").exists()
+
+
 def test_onnx_skipped_cleanly_without_the_extra(tmp_path, monkeypatch):
     from nas.export import artifacts
 
@@ -350,17 +391,21 @@ def test_cli_end_to_end(tmp_path):
     arch_file = arch.save(tmp_path / "found.yaml")
     child = _calibrate(space.build(arch))
     torch.save({"state_dict": child.state_dict()}, tmp_path / "ckpt.pt")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
     proc = subprocess.run([sys.executable, "-m", "nas.export", f"arch={arch_file}", f"weights={tmp_path / 'ckpt.pt'}",
-                           f"out={tmp_path / 'out'}"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+                           f"out={tmp_path / 'out'}"], cwd=tmp_path, capture_output=True, text=True, timeout=600,
+                          env=env)
     assert proc.returncode == 0, proc.stderr
     out = tmp_path / "out"
     assert {p.name for p in out.iterdir()} >= {"found.py", "weights.pt", "found.torchscript.pt", "export.json",
                                                "README.md"}
     meta = json.loads((out / "export.json").read_text())
     assert meta["choices"] == arch.choices and meta["params"] == sum(p.numel() for p in child.parameters())
-    diffs = meta["verification"]["max_abs_difference"]
+    check = meta["verification"]
+    diffs = check["max_abs_difference"]
     assert {"standalone", "torchscript", "fresh_interpreter_standalone", "fresh_interpreter_torchscript"} <= set(diffs)
-    assert max(diffs.values()) <= TOL
+    assert check["max_abs_logit"] > 0.05 and max(diffs.values()) <= 1e-4 * check["max_abs_logit"]  # randomised
+    assert max(check["published"]["max_abs_difference"].values()) <= TOL
     weights = torch.load(out / "weights.pt", weights_only=True)
     assert all(torch.equal(weights[k], v) for k, v in child.state_dict().items())
     assert "found.py" in proc.stdout
@@ -381,6 +426,7 @@ def error_files(tmp_path_factory):
     torch.save({"model": create_model("mobilenetv2_035", num_classes=10, variant="cifar").state_dict()},
                root / "mbv2.pt")
     (root / "junk.pt").write_text("not a checkpoint")
+    torch.save({"format": "nas-strategy-checkpoint/1", "log_records": 3, "state": {}}, root / "controller.pt")
     return root
 
 
@@ -394,9 +440,14 @@ def error_files(tmp_path_factory):
     (["model=mobilenetv2_035", "weights={root}/none.pt"], ["none.pt", "existing checkpoint"]),
     (["model=mobilenetv2_035", "variant=tiny"], ["variant", "imagenet, cifar"]),
     (["model=mobilenetv2_035", "arch={root}/arch.yaml"], ["exactly one of arch"]),
-    (["model=mobilenetv2_035", "colour=red"], ["unknown key 'colour'"]),
+    (["model=mobilenetv2_035", "colour=red"], ["command line: colour: expected a key of the config", "weights"]),
+    (["model=mobilenetv2_035", "seed=abc"], ["command line: seed: expected an integer, got 'abc'"]),
+    (["arch={root}/arch.yaml", "variant=cifar"], ["variant: expected no value with arch="]),
+    (["model=mobilenetv2_035", "num_classes=0"], ["num_classes: expected an integer >= 1"]),
+    (["arch={root}/arch.yaml", "weights={root}/controller.pt"], ["controller.pt", "controller's state only"]),
 ], ids=["missing-arch", "unknown-model", "weights-other-net", "weights-wrong-shape", "unreadable-weights",
-        "missing-weights", "bad-variant", "arch-and-model", "bad-key"])
+        "missing-weights", "bad-variant", "arch-and-model", "bad-key", "ill-typed", "variant-with-arch",
+        "num-classes", "controller-checkpoint"])
 def test_cli_errors(error_files, capsys, args, names):
     out = error_files / "out"
     assert main([a.format(root=error_files) for a in args] + [f"out={out}"]) == 2

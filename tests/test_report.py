@@ -215,7 +215,39 @@ def test_cli_end_to_end(tmp_path, runs, capsys):
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "\n" not in err and "empty_or_missing" in err
     assert main([str(runs["search"]), "measure=maybe"]) == 2
-    assert capsys.readouterr().err.strip() == "error: key 'measure': expected true or false, got 'maybe'"
+    assert capsys.readouterr().err.strip() == "error: command line: measure: expected true or false, got 'maybe'"
+    assert main([str(runs["search"]), "rounds=0"]) == 2
+    assert capsys.readouterr().err.strip() == "error: config: rounds: expected an integer >= 1, got 0"
+    assert main(["measur=true"]) == 2  # a misspelled key (no such run dir either)
+    assert capsys.readouterr().err.strip().startswith("error: command line: measur: expected a key of the config")
+    assert main([]) == 2
+    assert "runs: expected at least one run dir" in capsys.readouterr().err
+
+
+def test_bare_run_dirs_become_a_quoted_runs_override(tmp_path):
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from nas.report.__main__ import to_overrides
+
+    odd = tmp_path / "lr=0.1,b=[2]" / "it's ${here}"
+    odd.mkdir(parents=True)
+    args = to_overrides([str(odd), str(tmp_path / "missing" / "job=1"), "measure=true", "baselines=a,b", "-m",
+                         "title=a: b (c)", f"out={tmp_path / 'x=1'}"])
+    assert args[:3] == ["measure=true", "baselines=['a','b']", "-m"]
+    parsed = {o.key_or_group: o.value() for o in OverridesParser.create().parse_overrides(
+        [a for a in args if not a.startswith("-")])}
+    assert parsed["runs"] == [str(odd).replace("${", "\\${"), str(tmp_path / "missing" / "job=1")]
+    assert parsed["title"] == "a: b (c)" and parsed["out"] == str(tmp_path / "x=1")
+
+
+def test_run_dirs_with_odd_names_reach_the_report(tmp_path, runs, capsys):
+    odd = tmp_path / "sweep" / "lr=0.1,b=[2] it's ${x}"  # Hydra job dirs may be named after overrides
+    odd.parent.mkdir()
+    import shutil
+
+    shutil.copytree(runs["search"], odd)
+    assert main([str(odd), f"out={tmp_path / 'r'}", "title=odd: (1)"]) == 0, capsys.readouterr().err
+    assert (tmp_path / "r" / "report.md").read_text().startswith("# odd: (1)")
 
 
 def test_cli_errors_exit_2_with_one_line(tmp_path):

@@ -1,95 +1,74 @@
-"""Command line: export a found architecture or a baseline.
+"""python -m nas.export: export a found architecture or a baseline (a Hydra app: key=value overrides).
 
     python -m nas.export arch=<arch file> [weights=<checkpoint>] out=<dir>
     python -m nas.export model=<baseline name> [variant=cifar] [weights=<checkpoint>] out=<dir>
 
-Arguments are key=value pairs:
-  arch=PATH       architecture file (YAML/JSON) of a search space
+Keys (schema: nas/export/config.py; values: conf/export.yaml):
+  arch=PATH       architecture file (YAML/JSON) of a search space, e.g. a search's arch.yaml
   model=NAME      a registered baseline instead (`python -m nas.models` lists them)
   variant=NAME    imagenet (default) or cifar, with model=
   num_classes=N   classifier width, with model= (default 1000, or 10 for cifar)
   weights=PATH    checkpoint: a state_dict, or a dict holding one under state_dict, model_state_dict,
-                  model, weights, net or supernet; for arch=, a supernet's state (weights are inherited)
+                  model, weights, net or supernet (a nas.train run's weights.pt or checkpoint.pt); for
+                  arch=, a supernet's state or an fbnet search's checkpoint.pt (weights are inherited)
   out=DIR         output directory (required)
   name=NAME       file stem of the outputs (default: the arch file's or the model's name)
   seed=N          seed of the fresh initialisation when no weights are given (default 0)
   onnx=BOOL       write ONNX (default true; skipped with a note without onnx/onnxruntime)
-  verify=BOOL     check every artefact against the in-package network, also in a fresh
-                  interpreter that cannot import nas (default true)
+  verify=BOOL     check every artefact against the in-package network on randomised weights and
+                  BatchNorm statistics (relative tolerance), also in a fresh interpreter that cannot
+                  import nas (default true)
+Paths holding characters of Hydra's override grammar ('=', ',', brackets, spaces) are quoted for
+Hydra automatically. A user error ends in one `error:` line and exit code 2; nothing is written then.
 """
 
 from __future__ import annotations
 
-import sys
-from typing import Dict, List, Optional
+from typing import List
 
-KEYS = ("arch", "model", "variant", "num_classes", "weights", "out", "name", "seed", "onnx", "verify")
-BOOLS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+from omegaconf import DictConfig
 
+from nas.cli import hydra_app, quote_values, run
+from nas.export.config import register_configs
 
-class UsageError(ValueError):
-    pass
-
-
-def parse(argv: List[str]) -> Dict[str, object]:
-    """``key=value`` arguments -> export options (raises :class:`UsageError` with one clear line)."""
-    args: Dict[str, str] = {}
-    for item in argv:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise UsageError(f"argument {item!r}: expected key=value (keys: {', '.join(KEYS)})")
-        if key not in KEYS:
-            raise UsageError(f"unknown key {key!r}; expected one of {', '.join(KEYS)}")
-        if key in args:
-            raise UsageError(f"key {key!r} given twice")
-        if not value:
-            raise UsageError(f"key {key!r}: expected a value")
-        args[key] = value
-    if ("arch" in args) == ("model" in args):
-        raise UsageError("give exactly one of arch=<arch file> or model=<baseline name>")
-    if "out" not in args:
-        raise UsageError("out=<dir> is required")
-    if "arch" in args:
-        for key in ("variant", "num_classes"):
-            if key in args:
-                raise UsageError(f"key {key!r} applies to model= only (an arch file records its space's settings)")
-    opts: Dict[str, object] = dict(args)
-    for key in ("num_classes", "seed"):
-        if key in args:
-            try:
-                opts[key] = int(args[key])
-            except ValueError:
-                raise UsageError(f"key {key!r}: expected an integer, got {args[key]!r}") from None
-    for key in ("onnx", "verify"):
-        if key in args:
-            if args[key].lower() not in BOOLS:
-                raise UsageError(f"key {key!r}: expected true or false, got {args[key]!r}")
-            opts[key] = BOOLS[args[key].lower()]
-    return opts
+register_configs()
+PATH_KEYS = ("arch", "weights", "out", "name", "model", "variant")
 
 
-def main(argv: Optional[List[str]] = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if not argv or argv[0] in ("-h", "--help", "help"):
-        print(__doc__.strip(), file=sys.stdout if argv else sys.stderr)
-        return 0 if argv else 2
-    from nas.export.errors import ExportError
-    from nas.registry import UnknownNameError
-    from nas.space.errors import SpaceError
+def check_config(cfg: DictConfig) -> None:
+    """The export's options, checked before anything is read or written."""
+    from nas.checks import check_ranges, require
 
-    try:
-        opts = parse(argv)
-        from nas.export.export import export_arch, export_model
+    check_ranges(cfg)
+    require(bool(cfg.arch) != bool(cfg.model), "arch / model", "exactly one of arch=<arch file> or "
+            "model=<baseline name>", "both" if cfg.arch else "neither")
+    require(bool(cfg.out), "out", "an output directory (out=<dir>)", *([cfg.out] if cfg.out is not None else []))
+    for key in ("variant", "num_classes"):
+        require(not (cfg.arch and cfg[key] is not None), key, "no value with arch= (an arch file records its "
+                "space's settings)", cfg[key])
+    from nas.io import check_writable_dir
 
-        common = {k: opts[k] for k in ("weights", "name", "seed", "onnx", "verify") if k in opts}
-        if "arch" in opts:
-            result = export_arch(opts["arch"], opts["out"], **common)
-        else:
-            result = export_model(opts["model"], opts["out"], variant=opts.get("variant", "imagenet"),
-                                  num_classes=opts.get("num_classes"), **common)
-    except (UsageError, ExportError, SpaceError, UnknownNameError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    check_writable_dir(cfg.out, "out")
+    for key in ("weights", "name", "variant"):
+        require(cfg[key] is None or cfg[key] != "", key, "a value, or no key at all", cfg[key])
+
+
+def _argv(argv: List[str]) -> List[str]:
+    return quote_values(argv, PATH_KEYS)
+
+
+@hydra_app("export", argv_hook=_argv, uses_run_dir=False, help=__doc__)
+def main(cfg: DictConfig) -> None:
+    from nas.export.export import export_arch, export_model
+
+    check_config(cfg)
+    common = {k: cfg[k] for k in ("weights", "name") if cfg[k] is not None}
+    common.update(seed=cfg.seed, onnx=cfg.onnx, verify=cfg.verify)
+    if cfg.arch:
+        result = export_arch(cfg.arch, cfg.out, **common)
+    else:
+        result = export_model(cfg.model, cfg.out, variant=cfg.variant or "imagenet", num_classes=cfg.num_classes,
+                              **common)
     m = result.metadata
     print(f"exported {m['name']} ({m['params'] / 1e6:.3f}M params, {m['macs'] / 1e6:.1f}M MACs) to {result.out}/")
     for f in result.files.values():
@@ -98,11 +77,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     print(f"BatchNorm folded: {bn['folded']}/{bn['total']}; ONNX: {m['onnx']['status']}")
     if m["verification"]:
         diffs = ", ".join(f"{k} {d:.1e}" for k, d in m["verification"]["max_abs_difference"].items())
-        print(f"max abs difference to the in-package network: {diffs}")
+        print(f"max abs difference to the in-package network (randomised weights, max |logit| "
+              f"{m['verification']['max_abs_logit']:.2g}): {diffs}")
     if m["weights"]["origin"] == "fresh":
         print(f"note: no weights= given: weights.pt holds a fresh initialisation (seed {m['weights']['seed']})")
-    return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run(main)

@@ -6,7 +6,8 @@ Accepted files (all loaded with ``torch.load(..., weights_only=True)``):
 - a checkpoint dict holding one under one of :data:`CHECKPOINT_KEYS` (the first that holds a
   state_dict wins), e.g. ``{"model": state_dict, "optimizer": ..., "epoch": 90}``;
 - for an architecture of a search space, either of the above holding the state of that space's
-  weight-sharing SUPERNET (``build_supernet(space).state_dict()``): the child's weights are then
+  weight-sharing SUPERNET (``build_supernet(space).state_dict()``), or an FBNet search's
+  ``checkpoint.pt`` (its supernet under ``search.supernet``): the child's weights are then
   inherited with ``supernet.extract(arch)``.
 
 Keys prefixed by ``module.`` (DataParallel / DDP) or ``_orig_mod.`` (``torch.compile``) are accepted.
@@ -60,6 +61,14 @@ def read_state_dict(path: str | os.PathLike) -> Tuple[StateDict, str]:
         for key in CHECKPOINT_KEYS:
             if key in obj and _is_state_dict(obj[key]):
                 return _strip_prefixes(obj[key]), f"{path}[{key!r}]"
+        search = obj.get("search")
+        if isinstance(search, Mapping) and _is_state_dict(search.get("supernet")):  # an fbnet search's checkpoint.pt
+            return _strip_prefixes(search["supernet"]), f"{path}['search']['supernet']"
+        if str(obj.get("format", "")).startswith("nas-strategy-checkpoint"):
+            raise ExportError(str(path), "<top level>", "weights; a controller search's checkpoint holds the "
+                              "controller's state only: pass the trained weights (python -m nas.train arch=<its "
+                              "best_arch.yaml>, then weights=<train run>/weights.pt) or the oneshot evaluator's "
+                              "cached supernet (outputs/supernets/*.pt)", "a controller checkpoint")
         keys = ", ".join(repr(k) for k in list(obj)[:8])
         raise ExportError(str(path), "<top level>", "a state_dict, or a dict holding one under one of "
                           f"{', '.join(CHECKPOINT_KEYS)}", f"a dict with keys {keys or '(none)'}")
