@@ -293,7 +293,7 @@ def run_train(cfg: DictConfig, out_dir: Path) -> TrainResult:
                          params_m=p.params / 1e6, macs_m=p.macs / 1e6,
                          latency_ms=latency["median_ms"] if latency else None, latency=latency,
                          checkpoint=CHECKPOINT, seconds=round(seconds_before + time.perf_counter() - t0, 1),
-                         history=history)
+                         seed=cfg.seed, history=history)
     result.save(out_dir / RESULT)
     return result
 
