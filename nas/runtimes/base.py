@@ -24,16 +24,18 @@ import torch
 from torch import nn
 
 from nas.errors import NasError
+from nas.latency.errors import LatencyTableError
 
 DTYPES = ("float32", "int8")
 CACHE_MB = 2048
 
 
-class RuntimeUnavailable(NasError):
-    """A runtime whose package is not installed: the message names the pip extra."""
+class RuntimeUnavailable(NasError, LatencyTableError):
+    """A runtime whose package is not installed: the message names the pip extra. (Also a
+    ``LatencyTableError``: the latency apps report it as one line like their other errors.)"""
 
 
-class RuntimeUseError(NasError):
+class RuntimeUseError(NasError, LatencyTableError):
     """A runtime asked for something it cannot do (an unknown dtype, a net it cannot lower)."""
 
 

@@ -102,5 +102,6 @@ def run_controller(cfg: DictConfig, out_dir: Path, space, data, table, device: s
                "pareto": [{"arch_file": str(out_dir / "pareto" / f"arch_{k}.yaml"), **r.result}
                           for k, r in enumerate(front)]}
     if lat.measure:  # on the table's scale (timed against its reference network), as nas.latency validates
-        summary["best"]["measured_ms"] = measure_archs(table, space, [best.arch], allow_mismatch=lat.allow_mismatch)[0][0]
+        summary["best"]["measured_ms"] = measure_archs(table, space, [best.arch], allow_mismatch=lat.allow_mismatch,
+                                                       allow_busy=lat.get("allow_busy", False))[0][0]
     return summary

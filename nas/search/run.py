@@ -22,6 +22,7 @@ from tqdm import tqdm
 from nas.data import DATASETS, DataError, search_data
 from nas.latency import LatencyTableError, get_table, load_table
 from nas.latency.validate import measure_archs
+from nas.runtimes.check import check_runtime
 from nas.profile import profile
 from nas.io import atomic_torch_save, atomic_write_text, write_json
 from nas.space import SpaceError, load_space
@@ -47,13 +48,15 @@ def resolve_table(cfg: DictConfig, space, device: str, threads: Optional[int]):
     if lat.table:
         table = load_table(lat.table)
         expected = {"device": target, "batch_size": lat.batch_size, "dtype": lat.dtype}
+        check_runtime(table, lat.get("runtime", "eager"))
         table.check_fingerprint(expected, allow_mismatch=lat.allow_mismatch)
         return table
     if target != device:
         raise SearchError(f"latency.device={target}: a table for another device than the search's ({device}) cannot "
                           f"be measured here; name one with latency.table=<file>")
     return get_table(space, device=target, batch_size=lat.batch_size, dtype=lat.dtype, threads=threads,
-                     cache_dir=lat.cache_dir, rebuild=lat.rebuild)
+                     cache_dir=lat.cache_dir, rebuild=lat.rebuild, runtime=lat.get("runtime", "eager"),
+                     allow_busy=lat.get("allow_busy", False), busy_wait=lat.get("busy_wait", 120.0))
 
 
 def latency_model(cfg: DictConfig, table, space) -> LatencyModel:
@@ -189,7 +192,8 @@ def finish(search: FBNetSearch, space, table, cfg: DictConfig, out_dir: Path, de
         # timed whole the way the table was built (its threads, against its reference network), so the
         # figures are on the table's scale even when the machine is slower or faster than when it was built
         try:
-            measured, _ = measure_archs(table, space, archs, allow_mismatch=cfg.latency.allow_mismatch)
+            measured, _ = measure_archs(table, space, archs, allow_mismatch=cfg.latency.allow_mismatch,
+                                         allow_busy=cfg.latency.get("allow_busy", False))
         except LatencyTableError as err:  # a table measured elsewhere: its scale cannot be timed here
             result["measure_note"] = f"found archs not timed: {err}"
         else:
