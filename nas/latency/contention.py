@@ -83,10 +83,11 @@ class Contention:
     """Gathers the signals while timing. ``loadavg``, ``clock``, ``cpu`` and ``wait`` can be
     replaced (tests inject readings)."""
 
-    def __init__(self, threads: int, *, loadavg: Callable[[], Tuple[float, float, float]] = os.getloadavg,
+    def __init__(self, threads: int, *, loadavg: Optional[Callable[[], Tuple[float, float, float]]] = None,
                  cpu: Callable[[], float] = time.process_time, wait: Callable[[], Optional[float]] = run_queue_wait,
                  clock: Callable[[], float] = time.perf_counter, n_cores: Optional[int] = None):
-        self.threads, self.loadavg, self.cpu, self.wait, self.clock = threads, loadavg, cpu, wait, clock
+        self.threads, self.cpu, self.wait, self.clock = threads, cpu, wait, clock
+        self.loadavg = loadavg or (lambda: os.getloadavg())
         self.cores = n_cores or cores()
         self.report = LoadReport(threads, self.cores, loadavg_before=self._load())
         self.wall = self.cpu_time = self.waited = 0.0
@@ -177,7 +178,7 @@ def enforce(report: LoadReport, allow_busy: Optional[bool], what: str) -> LoadRe
 
 
 def wait_for_quiet(threads: int, seconds: float, allow_busy: Optional[bool], what: str,
-                   loadavg: Callable[[], Tuple[float, float, float]] = os.getloadavg,
+                   loadavg: Optional[Callable[[], Tuple[float, float, float]]] = None,
                    poll: float = 5.0, sleep: Callable[[float], None] = time.sleep) -> Optional[float]:
     """Before timing: wait up to ``seconds`` for the load average to leave room for ``threads``;
     then refuse (or warn, ``allow_busy``). Returns the last load average read."""
