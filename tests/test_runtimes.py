@@ -107,6 +107,53 @@ def test_missing_runtime_is_one_line_naming_the_extra(tmp_path, monkeypatch):
         get_runtime("tflite")
 
 
+def fake_backend():
+    """A runtime whose 'program' is the pickled eager module: the builder's plumbing without lowering costs."""
+    import io as _io
+
+    from nas.runtimes import RUNTIMES
+    from nas.runtimes.base import Artifact, Backend, weight_bytes
+
+    class Fake(Backend):
+        name, package, extra = "fake", "torch", "fake"
+
+        def version(self):
+            return "0.1"
+
+        def export(self, module, inputs, dtype, calibration):
+            buf = _io.BytesIO()
+            torch.save(module, buf)
+            return Artifact(buf.getvalue(), ".pt", weight_bytes(module, dtype))
+
+        def session(self, artifact, threads):
+            module = torch.load(_io.BytesIO(artifact.data), weights_only=False)
+            return lambda inputs: module(*inputs)
+
+    if "fake" not in RUNTIMES:
+        RUNTIMES.register("fake", Fake)
+    return Fake()
+
+
+def test_builder_plumbing_in_a_runtime(tmp_path):
+    fake_backend()
+    space = tiny_space(tmp_path)
+    table = get_table(space, threads=1, cache_dir=tmp_path, runtime="fake", dtype="int8", calibrate=3, context_mb=0.0,
+                      **FAST)
+    fp = table.fingerprint
+    assert fp["runtime"] == "fake" and fp["runtime_version"] == "0.1" and fp["dtype"] == "int8"
+    assert not table.missing(space) and table.calibration is not None
+    over = table.meta["call_overhead_ms"]  # one trivial program per input shape, subtracted from the entries
+    assert over and all(v > 0 for v in over.values())
+    assert {"8x8x8", "3x8x8"} <= set(over)
+    assert set(table.meta["load"]) >= {"loadavg_before", "cpu_share", "wait_share", "busy"}
+    again = get_table(space, threads=1, cache_dir=tmp_path, runtime="fake", dtype="int8", calibrate=3, context_mb=0.0,
+                      **FAST)
+    assert again.path == table.path  # cached under its fingerprint
+    eager = get_table(space, threads=1, cache_dir=tmp_path, calibrate=0, **FAST)
+    assert eager.path != table.path and "runtime" not in eager.fingerprint
+
+
+@pytest.mark.slow
 def test_table_built_in_a_runtime(tmp_path):
     pytest.importorskip("onnxruntime")
     space = tiny_space(tmp_path)

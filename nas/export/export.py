@@ -262,7 +262,8 @@ def export(target: Target, out: str | os.PathLike, *, weights: Optional[str | os
         from nas.runtimes.export import runtime_formats
 
         rt_files, rt_info = runtime_formats(net, res, ["pt"] if formats is None else formats, stage, target.name,
-                                            trained=weights is not None, time_them=formats is not None)
+                                            trained=weights is not None, time_them=formats is not None,
+                                            strict=formats is not None)
         for fmt, names in rt_files.items():
             files["pt2" if fmt == "pt" else fmt] = names[0]
             for extra in names[1:]:

@@ -68,10 +68,18 @@ def measure_entries(space, table: LatencyTable, s: Setting, passes: int = DEFAUL
 
     timings = sweep(todo, make, s, passes, desc=f"ops of {space.name}", progress=progress, reference=reference)
     scale = reference.ms if reference is not None else None
+    over: Dict = {}
+    if s.runtime != "eager":  # a program's call costs once per network, not once per op (nas.runtimes.overhead)
+        from nas.runtimes.overhead import call_overheads, shape_key, shape_of
+
+        over = {shape_key(k): v for k, v in call_overheads(todo, s, passes, reference, progress).items()}
+        table.meta.setdefault("call_overhead_ms", {}).update({k: round(v, 6) for k, v in over.items()})
     for use, t in zip(todo, timings):
         with torch.device("meta"):
             module, _ = build_use(space, use)
         ms, iqr = (t.median_ms, t.iqr_ms) if scale is None else (t.ratio * scale, t.ratio_iqr * scale)
+        if over:
+            ms -= over[shape_key(shape_of(use))]
         table.entries[op_key(use)] = Entry(round(ms, 6), runs=t.runs, iqr_ms=round(iqr, 6),
                                            **use_stats(module, use, s.batch_size))
     return len(todo)

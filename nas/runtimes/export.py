@@ -94,11 +94,12 @@ def agreement(labels: torch.Tensor, prog, images: torch.Tensor) -> float:
 
 
 def runtime_formats(net: nn.Module, resolution: int, formats: Sequence[str], stage: Path, stem: str, *,
-                    trained: bool, time_them: bool = True, threads: int = 1,
-                    val_images: int = VAL_IMAGES) -> Tuple[Dict[str, List[str]], Dict[str, Any]]:
+                    trained: bool, time_them: bool = True, threads: int = 1, val_images: int = VAL_IMAGES,
+                    strict: bool = True) -> Tuple[Dict[str, List[str]], Dict[str, Any]]:
     """Write ``formats`` (but torchscript: ``nas.export``'s own) of ``net`` into ``stage``; returns
     ``({format: files}, {format: checks and timing})``. Raises :class:`FormatError` (one line) when a
-    format's runtime is missing (``RuntimeUnavailable``), cannot lower the net, or does not match."""
+    format's runtime is missing (``RuntimeUnavailable``), cannot lower the net, or does not match.
+    ``strict=False`` (the default export's ``.pt2``): a net ``torch.export`` cannot trace is noted, not an error."""
     net = net.eval()
     g = torch.Generator().manual_seed(0)
     example = torch.randn(1, 3, resolution, resolution, generator=g)
@@ -113,7 +114,13 @@ def runtime_formats(net: nn.Module, resolution: int, formats: Sequence[str], sta
             continue
         if fmt == "pt":
             path = stage / f"{stem}.pt2"
-            write_pt(net, example, path)
+            try:
+                write_pt(net, example, path)
+            except Exception as err:  # noqa: BLE001
+                if strict:
+                    raise FormatError(path.name, "torch.export", "a net torch.export traces", first_line(err)) from None
+                info[fmt] = {"status": f"skipped: {first_line(err)}"}
+                continue
             with torch.no_grad():
                 d = float((torch.export.load(str(path)).module()(example) - ref).abs().max())
             files[fmt], info[fmt] = [path.name], {"max_abs_difference": d}

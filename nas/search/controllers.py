@@ -63,7 +63,7 @@ def run_controller(cfg: DictConfig, out_dir: Path, space, data, table, device: s
 
     def latency_ms(arch) -> float:
         if m.measure_each:
-            setting = Setting(device, lat.dtype, lat.batch_size, threads, 0.1)
+            setting = Setting(device, lat.dtype, lat.batch_size, threads, 0.1, runtime=lat.get("runtime", "eager"))
             return time_module(space.build(arch), [size[1:]], setting).median_ms
         return table.predict(space, arch, calibrated=lat.calibrated)
 

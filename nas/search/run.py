@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 import shutil
+import sys
 import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional
@@ -22,6 +23,7 @@ from tqdm import tqdm
 from nas.data import DATASETS, DataError, search_data
 from nas.latency import LatencyTableError, get_table, load_table
 from nas.latency.validate import measure_archs
+from nas.latency.contention import BusyMachine
 from nas.runtimes.check import check_runtime
 from nas.profile import profile
 from nas.io import atomic_torch_save, atomic_write_text, write_json
@@ -196,6 +198,8 @@ def finish(search: FBNetSearch, space, table, cfg: DictConfig, out_dir: Path, de
                                          allow_busy=cfg.latency.get("allow_busy", False))
         except LatencyTableError as err:  # a table measured elsewhere: its scale cannot be timed here
             result["measure_note"] = f"found archs not timed: {err}"
+            if isinstance(err, BusyMachine):
+                print(f"WARNING: {result['measure_note']}", file=sys.stderr)
         else:
             for entry, ms in zip([result["final"], *result["samples"]], measured):
                 entry["measured_ms"] = ms

@@ -79,7 +79,13 @@ def result_table(path: str | Path, allow_busy: Optional[bool] = None):
                        num_classes=job["space_args"]["num_classes"])
     report = enforce(load_report(data), allow_busy, f"{path}: the device's run")
     ops = {o["key"]: o for o in job["ops"]}
-    entries = {k: Entry(round(float(v["ms"]), 6), params=ops[k].get("params"), act=ops[k].get("act"),
+    over = {k: float(v["ms"]) for k, v in (data.get("overhead") or {}).items()}  # nas.runtimes.overhead
+
+    def call(k):
+        shape = ops[k]["inputs"][0]
+        return over.get("x".join(str(v) for v in shape), 0.0)
+
+    entries = {k: Entry(round(float(v["ms"]) - call(k), 6), params=ops[k].get("params"), act=ops[k].get("act"),
                         runs=int(v["runs"])) for k, v in data["ops"].items() if k in ops}
     fp = {"device": "cpu", "device_name": data["device"].get("cpu"), "threads": data["threads"], "torch": None,
           "dtype": job["dtype"], "batch_size": job["batch_size"], "resolution": job["space_args"]["resolution"],
@@ -87,7 +93,7 @@ def result_table(path: str | Path, allow_busy: Optional[bool] = None):
     meta = {"source": f"device agent: {Path(path).name}", "space": space_info(space), "device": data["device"],
             "reference": {"space": space.name, "arch": job["reference"]["arch"], "ms": round(data["reference"]["ms"], 6),
                           "blocks": data["reference"].get("blocks")},
-            "load": report.as_meta(), "passes": data.get("passes"), "context_mb": job["context_mb"],
+            "call_overhead_ms": {k: round(v, 6) for k, v in over.items()}, "load": report.as_meta(), "passes": data.get("passes"), "context_mb": job["context_mb"],
             "imported": today()}
     table = LatencyTable(fp, entries, meta=meta)
     if len(data["calibration"]) >= 3:

@@ -178,7 +178,8 @@ def main(argv=None):
             before = after
         return statistics.median(ratios), len(ratios) * number
 
-    groups = [("ops", job["ops"], min_run), ("calibration", job["calibration"], net_min_run),
+    groups = [("ops", job["ops"], min_run), ("overhead", job.get("overhead", []), min_run),
+              ("calibration", job["calibration"], net_min_run),
               ("validation", job.get("validation", []), net_min_run)]
     found = {g: [[] for _ in items] for g, items, _ in groups}
     todo = [(g, i, mrt) for g, items, mrt in groups for i in range(len(items))]
@@ -214,6 +215,7 @@ def main(argv=None):
         "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "quick": args.quick,
         "reference": {"ms": ref_ms, "blocks": len(ref_samples)},
         "ops": {item["key"]: figure(found["ops"][i]) for i, item in enumerate(job["ops"])},
+        "overhead": {item["key"]: figure(found["overhead"][i]) for i, item in enumerate(job.get("overhead", []))},
         "calibration": [figure(r)["ms"] for r in found["calibration"]],
         "validation": [figure(r)["ms"] for r in found["validation"]],
         "load": {"loadavg_before": load_before, "loadavg_after": loadavg(), "cpu_share": cpu / wall / threads,

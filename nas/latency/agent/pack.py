@@ -88,6 +88,12 @@ def pack(cfg, out: str | Path, space, progress: bool = True) -> Path:
             items.append({"arch": space.encode(arch), **item})
         return items
 
+    from nas.runtimes.overhead import CallOnly, shape_key, shape_of
+
+    overhead = []
+    for shape in sorted({shape_of(u) for u in uses}):
+        item = _program(rt, CallOnly(), [shape], cfg, out, f"call_{shape_key(shape)}")
+        overhead.append({"key": shape_key(shape), **item, "weight_bytes": 0})
     reference = nets([reference_arch(space)], "reference", "lowering the reference")[0]
     cal = spread_archs(proxy_table(space, cfg.batch_size), space, cfg.calibrate, cfg.seed) if cfg.calibrate else []
     val = sample_archs(space, cfg.validate, "validate", cfg.seed, cal) if cfg.validate else []
@@ -97,7 +103,7 @@ def pack(cfg, out: str | Path, space, progress: bool = True) -> Path:
            "runtime": rt.name, "runtime_version_packed": rt.version(), "dtype": cfg.dtype, "threads": threads,
            "batch_size": cfg.batch_size, "passes": cfg.passes, "min_run_time": cfg.min_run_time,
            "net_min_run_time": cfg.net_min_run_time, "context_mb": cfg.context_mb, "reference": reference,
-           "ops": ops, "calibration": nets(cal, "net", "lowering calibration networks"),
+           "ops": ops, "overhead": overhead, "calibration": nets(cal, "net", "lowering calibration networks"),
            "validation": nets(val, "val", "lowering validation networks")}
     (out / "job.json").write_text(json.dumps(job, indent=1) + "\n")
     shutil.copyfile(MEASURE, out / "measure.py")
