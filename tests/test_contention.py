@@ -112,3 +112,16 @@ def target_fingerprint_here(space):
     from nas.latency import target_fingerprint
 
     return target_fingerprint("cpu", 1, "float32", 1, space.resolution)
+
+
+def test_own_earlier_timing_is_not_another_job(monkeypatch):
+    """The 1-minute load average still holds this process's last minute of timing (a bench building
+    one table after another): that share is discounted, decaying as the load average does."""
+    from nas.latency import contention
+
+    monkeypatch.setitem(contention._OWN, "until", time.monotonic())
+    monkeypatch.setitem(contention._OWN, "threads", 2.0)
+    mon = Contention(2, loadavg=lambda: (2.2, 2.2, 2.2), n_cores=2)
+    assert not mon.busy_load(2.2, running=False)  # 2.2 - ~2.0 of our own
+    assert mon.busy_load(2.2, running=False, own=0.0)
+    assert contention.own_load(time.monotonic() + 600) < 0.01

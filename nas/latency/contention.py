@@ -21,6 +21,7 @@ keeps the observed figures in ``meta.load`` either way.
 
 from __future__ import annotations
 
+import math
 import os
 import statistics
 import sys
@@ -37,6 +38,18 @@ MAX_WAIT_SHARE = 0.10  # run-queue wait over wall time above this: another job t
 MIN_CPU_SHARE = 0.80  # CPU time over (wall time x threads) below this, one thread: descheduled
 MAX_REF_SPREAD = 0.15  # reference blocks' IQR / median above this
 LOAD_SLACK = 0.5  # load average may exceed the cores left for others by this much
+
+
+_OWN = {"until": None, "threads": 0.0}  # when this process last timed, with how many busy threads
+
+
+def own_load(now: Optional[float] = None) -> float:
+    """What this process's own timing still adds to the 1-minute load average (it decays as e^(-t/60)):
+    a bench that builds one table after another must not read its own past work as another job's."""
+    if _OWN["until"] is None:
+        return 0.0
+    now = time.monotonic() if now is None else now
+    return _OWN["threads"] * math.exp(-max(0.0, now - _OWN["until"]) / 60.0)
 
 
 def cores() -> int:
@@ -90,6 +103,7 @@ class Contention:
         self.loadavg = loadavg or (lambda: os.getloadavg())
         self.cores = n_cores or cores()
         self.report = LoadReport(threads, self.cores, loadavg_before=self._load())
+        self.own_before = own_load()
         self.wall = self.cpu_time = self.waited = 0.0
         self.has_wait = True
 
@@ -99,11 +113,13 @@ class Contention:
         except OSError:
             return None
 
-    def busy_load(self, load: Optional[float], running: bool) -> bool:
+    def busy_load(self, load: Optional[float], running: bool, own: Optional[float] = None) -> bool:
         """Load average above what the cores left for others allow (``running``: this job's threads
-        are part of it)."""
+        are part of it; else what this process's earlier timing still adds, ``own``, is discounted)."""
         if load is None:
             return False
+        if not running:
+            load -= own_load() if own is None else own
         return load > self.cores - (0 if running else self.threads) + LOAD_SLACK
 
     @contextmanager
@@ -133,11 +149,13 @@ class Contention:
         r = self.report
         r.loadavg_after = self._load()
         r.timed_seconds = round(self.wall, 3)
+        if self.wall > 0:
+            _OWN.update(until=time.monotonic(), threads=float(self.threads))
         r.reasons = []
         if self.wall > 0:
             r.cpu_share = self.cpu_time / (self.wall * self.threads)
             r.wait_share = self.waited / self.wall if self.has_wait else None
-        if self.busy_load(r.loadavg_before, running=False):
+        if self.busy_load(r.loadavg_before, running=False, own=self.own_before):
             r.reasons.append(f"load average {r.loadavg_before:.2f} before timing on {self.cores} cores "
                              f"({self.threads} thread(s) needed)")
         if r.wait_share is not None and r.wait_share > MAX_WAIT_SHARE:
