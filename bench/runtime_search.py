@@ -34,12 +34,13 @@ def main() -> None:
     ap.add_argument("--target-ms", type=float, default=None)
     ap.add_argument("--target-frac", type=float, default=0.3)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--space", default="fbnet", help="space name or YAML path (cifar variant)")
     ap.add_argument("--out", default="outputs/bench/runtime_search")
     ap.add_argument("--allow-busy", action="store_true")
     ap.add_argument("--extra", nargs="*", default=[], help="more overrides for nas.search")
     args = ap.parse_args()
     out = Path(args.out)
-    space = load_space("fbnet", variant="cifar")
+    space = load_space(args.space, variant="cifar", num_classes=10)
     runs = {}
     for pair in args.pairs:
         runtime, _, dtype = pair.partition(":")
@@ -51,7 +52,8 @@ def main() -> None:
         run_dir = out / f"{runtime}-{dtype}"
         cmd = [sys.executable, "-m", "nas.search", "method=fbnet", "device=cpu", f"device.threads={args.threads}",
                f"latency.runtime={runtime}", f"latency.dtype={dtype}", f"latency.target_ms={target}",
-               f"latency.allow_busy={str(args.allow_busy).lower()}", f"out_dir={run_dir}", *args.extra]
+               f"latency.allow_busy={str(args.allow_busy).lower()}", f"out_dir={run_dir}",
+               f"space.name={args.space}", *args.extra]
         print(" ".join(cmd), flush=True)
         subprocess.run(cmd, check=True)
         summary = json.loads((run_dir / "summary.json").read_text())

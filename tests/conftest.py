@@ -4,7 +4,7 @@ import pytest
 import torch
 
 # The suite times toy nets on shared machines and asserts no figures: a busy machine warns instead of
-# refusing (nas.latency.contention; tests of the refusal pass allow_busy=False explicitly).
+# refusing (nas.latency.contention; the tests of the refusal unset it).
 os.environ.setdefault("NAS_ALLOW_BUSY", "1")
 
 # Tiny tensors gain nothing from intra-op threads, and on a busy 2-core machine OpenMP's spinning

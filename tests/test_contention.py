@@ -17,6 +17,11 @@ from test_latency_fixtures import tiny_space
 FAST = dict(min_run_time=0.001, passes=1, progress=False)
 
 
+@pytest.fixture(autouse=True)
+def _refuse_when_busy(monkeypatch):
+    monkeypatch.delenv("NAS_ALLOW_BUSY", raising=False)  # conftest forces busy machines for the other tests
+
+
 def fake_clock(step_wall, step_cpu, step_wait):
     state = {"wall": 0.0, "cpu": 0.0, "wait": 0.0}
 

@@ -144,7 +144,7 @@ def get_table(space, device: str = "cpu", batch_size: int = 1, dtype: str = "flo
     timed there; its name and version are in the fingerprint. Contention (``nas.latency.contention``):
     before timing, wait up to ``busy_wait`` s for the load to leave room; while timing, watch CPU
     time, run-queue wait and the reference's spread; a busy verdict refuses (nothing is saved)
-    unless ``allow_busy`` (``None``: the ``NAS_ALLOW_BUSY`` environment variable), which warns
+    unless ``allow_busy`` (or the ``NAS_ALLOW_BUSY=1`` environment variable), which warns
     loudly. The observed load goes into ``meta.load``.
     """
     from nas.latency.calibrate import calibrate_table
