@@ -37,6 +37,7 @@ def main() -> None:
     ap.add_argument("--space", default="fbnet", help="space name or YAML path (cifar variant)")
     ap.add_argument("--out", default="outputs/bench/runtime_search")
     ap.add_argument("--allow-busy", action="store_true")
+    ap.add_argument("--cache-dir", default="outputs/latency_tables", help="tables (shared with the searches)")
     ap.add_argument("--extra", nargs="*", default=[], help="more overrides for nas.search")
     args = ap.parse_args()
     out = Path(args.out)
@@ -46,14 +47,15 @@ def main() -> None:
         runtime, _, dtype = pair.partition(":")
         target = args.target_ms
         if target is None:  # the table (built now, cached for the search) gives the range
-            table = get_table(space, threads=args.threads, dtype=dtype, runtime=runtime, allow_busy=args.allow_busy)
+            table = get_table(space, threads=args.threads, dtype=dtype, runtime=runtime, allow_busy=args.allow_busy,
+                              cache_dir=args.cache_dir)
             lo, hi = table.bounds(space)
             target = round(lo + args.target_frac * (hi - lo), 4)
         run_dir = out / f"{runtime}-{dtype}"
         cmd = [sys.executable, "-m", "nas.search", "method=fbnet", "device=cpu", f"device.threads={args.threads}",
                f"latency.runtime={runtime}", f"latency.dtype={dtype}", f"latency.target_ms={target}",
                f"latency.allow_busy={str(args.allow_busy).lower()}", f"out_dir={run_dir}",
-               f"space.name={args.space}", *args.extra]
+               f"space.name={args.space}", f"latency.cache_dir={args.cache_dir}", *args.extra]
         print(" ".join(cmd), flush=True)
         subprocess.run(cmd, check=True)
         summary = json.loads((run_dir / "summary.json").read_text())
