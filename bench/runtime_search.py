@@ -75,10 +75,10 @@ def main() -> None:
               "| table | target (ms) | predicted (ms) | measured in its runtime (ms) | vs target |", "|---|---|---|---|---|"]
     for p, r in runs.items():
         f = r["summary"]["final"]
-        m = f.get("measured_ms")
-        lines.append(f"| {p} | {r['target_ms']:.3f} | {f['predicted_ms']:.3f} | "
-                     f"{'-' if m is None else f'{m:.3f}'} | "
-                     f"{'-' if m is None else f'{100 * (m / r['target_ms'] - 1):+.1f}%'} |")
+        m, target = f.get("measured_ms"), r["target_ms"]
+        got = "-" if m is None else f"{m:.3f}"
+        off = "-" if m is None else f"{100 * (m / target - 1):+.1f}%"
+        lines.append(f"| {p} | {target:.3f} | {f['predicted_ms']:.3f} | {got} | {off} |")
     out.mkdir(parents=True, exist_ok=True)
     (out / "summary.md").write_text("\n".join(lines) + "\n")
     (out / "summary.json").write_text(json.dumps(runs, indent=1, default=str))
