@@ -264,6 +264,8 @@ def export(target: Target, out: str | os.PathLike, *, weights: Optional[str | os
         rt_files, rt_info = runtime_formats(net, res, ["pt"] if formats is None else formats, stage, target.name,
                                             trained=weights is not None, time_them=formats is not None,
                                             strict=formats is not None)
+        if "onnx" in rt_files:
+            onnx_info = {"status": "written", "exporter": "dynamo"}
         for fmt, names in rt_files.items():
             files["pt2" if fmt == "pt" else fmt] = names[0]
             for extra in names[1:]:
@@ -335,7 +337,13 @@ def readme(meta: Dict[str, Any]) -> str:
               "weights_only=True))` |",
               f"| `{f['torchscript']}` | TorchScript, frozen, BatchNorm folded: `torch.jit.load(...)` |"]
     if "onnx" in f:
-        lines.append(f"| `{f['onnx']}` | ONNX ({meta['onnx']['exporter']} exporter), dynamic batch |")
+        batch = "batch 1" if meta["onnx"]["exporter"] == "dynamo" else "dynamic batch"
+        lines.append(f"| `{f['onnx']}` | ONNX ({meta['onnx']['exporter']} exporter), {batch} |")
+    for fmt, r in (meta.get("runtimes") or {}).items():  # nas.runtimes.export: checked and timed programs
+        key = "pt2" if fmt == "pt" else fmt
+        if key in f and key != "onnx":
+            timed = f", {r['ms']:.3f} ms ({r['ratio_to_eager']:.2f}x eager)" if "ms" in r else ""
+            lines.append(f"| `{f[key]}` | {fmt} program{timed} |")
     lines += ["| `export.json` | this information, machine-readable |", ""]
     bn = meta["torchscript"]["batchnorm"]
     lines.append(f"BatchNorm: {bn['folded']} of {bn['total']} folded into convolutions"

@@ -78,8 +78,8 @@ def measure_entries(space, table: LatencyTable, s: Setting, passes: int = DEFAUL
         with torch.device("meta"):
             module, _ = build_use(space, use)
         ms, iqr = (t.median_ms, t.iqr_ms) if scale is None else (t.ratio * scale, t.ratio_iqr * scale)
-        if over:
-            ms -= over[shape_key(shape_of(use))]
+        if over:  # not below zero: a skip costs ~nothing, and searches assume costs >= 0
+            ms = max(0.0, ms - over[shape_key(shape_of(use))])
         table.entries[op_key(use)] = Entry(round(ms, 6), runs=t.runs, iqr_ms=round(iqr, 6),
                                            **use_stats(module, use, s.batch_size))
     return len(todo)

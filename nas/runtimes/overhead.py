@@ -6,7 +6,7 @@ program's boundary (inside a network activations stay int8 between ops). Timed p
 ~20-80 us per layer (even to ``skip``, which costs nothing inside a network): on the toy space of the
 tests the op sum came out 13x the network's latency. So for every distinct input shape a trivial
 program (a ReLU of the input, lowered the same way) is timed with the same protocol, and an op's
-entry is its time minus that of its input shape (kept in ``meta.call_overhead_ms``); the network's one
+entry is its time minus that of its input shape, not below zero (kept in ``meta.call_overhead_ms``); the network's one
 call is left to the calibration's intercept.
 """
 

@@ -85,7 +85,7 @@ def result_table(path: str | Path, allow_busy: Optional[bool] = None):
         shape = ops[k]["inputs"][0]
         return over.get("x".join(str(v) for v in shape), 0.0)
 
-    entries = {k: Entry(round(float(v["ms"]) - call(k), 6), params=ops[k].get("params"), act=ops[k].get("act"),
+    entries = {k: Entry(round(max(0.0, float(v["ms"]) - call(k)), 6), params=ops[k].get("params"), act=ops[k].get("act"),
                         runs=int(v["runs"])) for k, v in data["ops"].items() if k in ops}
     fp = {"device": "cpu", "device_name": data["device"].get("cpu"), "threads": data["threads"], "torch": None,
           "dtype": job["dtype"], "batch_size": job["batch_size"], "resolution": job["space_args"]["resolution"],
