@@ -151,6 +151,7 @@ def test_builder_plumbing_in_a_runtime(tmp_path):
     assert again.path == table.path  # cached under its fingerprint
     eager = get_table(space, threads=1, cache_dir=tmp_path, calibrate=0, **FAST)
     assert eager.path != table.path and "runtime" not in eager.fingerprint
+    assert "-cpu-fake-b1-int8-t1-" in table.path.name and "-cpu-b1-float32-t1-" in eager.path.name
 
 
 @pytest.mark.slow

@@ -121,7 +121,8 @@ def cache_path(space, fingerprint: dict, cache_dir: str | Path = "outputs/latenc
     measuring ``protocol`` (reference, context)."""
     fp = {k: v for k, v in fingerprint.items() if k != "date"}
     digest = hashlib.sha1(json.dumps([fp, protocol or {}], sort_keys=True).encode()).hexdigest()[:10]
-    name = (f"{space.name}-{space.variant}-r{space.resolution}-w{space.width_mult:g}-{fp['device']}"
+    runtime = f"-{fp['runtime']}" if fp.get("runtime") else ""  # eager tables keep their names
+    name = (f"{space.name}-{space.variant}-r{space.resolution}-w{space.width_mult:g}-{fp['device']}{runtime}"
             f"-b{fp['batch_size']}-{fp['dtype']}-t{fp['threads']}-{digest}.json")
     return Path(cache_dir) / name
 
