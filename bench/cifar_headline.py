@@ -307,7 +307,7 @@ def plot(results: Dict[str, Any], path: Path) -> None:
         rows.append(Row(name=n["name"], kind=TRAINED_FOUND if n["kind"] == "found" else BASELINE, method=n["method"],
                         accuracy=mean, accuracy_se=se, accuracy_kind="trained (val)", measured_ms=n.get("latency_ms"),
                         target_ms=n.get("target_ms"), seeds=[int(s) for s in n["val_acc"]]))
-    fig = figure(rows, "CIFAR-10: found nets vs hand-designed baselines (same recipe, mean ± SE over seeds)")
+    fig = figure(rows, "CIFAR-10: found vs hand-designed nets (one recipe; mean ± SE over seeds)")
     atomic_save_figure(fig, path)
 
 

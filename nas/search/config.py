@@ -27,6 +27,9 @@ class LatencyConf:
     cache_dir: str = "outputs/latency_tables"
     rebuild: bool = False
     measure: bool = True  # time the found archs end to end on the device
+    runtime: str = "eager"  # eager | executorch | onnxruntime | openvino: the table's runtime (a table of another is refused)
+    allow_busy: bool = False  # build / measure even on a busy machine (warns loudly, records the load)
+    busy_wait: float = 120.0  # seconds to wait for a quieter window before refusing
 
 
 @dataclass

@@ -21,6 +21,7 @@ from nas.data import DATASETS, search_data
 from nas.evaluators import EVALUATORS
 from nas.io import atomic_write_text
 from nas.latency import get_table, load_table
+from nas.latency.fingerprint import check_runtime
 from nas.results import SearchSummary
 from nas.seeding import seed_everything
 from nas.space import load_space
@@ -36,13 +37,15 @@ def resolve_table(cfg: DictConfig, space, device: str, threads):
     if lat.table:
         table = load_table(lat.table)
         expected = {"device": target, "batch_size": lat.batch_size, "dtype": lat.dtype}
+        check_runtime(table, lat.runtime)
         table.check_fingerprint(expected, allow_mismatch=lat.allow_mismatch)
         return table
     if target != device:
         raise SearchError(f"latency.device={target}: a table for another device than the search's ({device}) cannot "
                           f"be measured here; name one with latency.table=<file>")
     return get_table(space, device=target, batch_size=lat.batch_size, dtype=lat.dtype, threads=threads,
-                     cache_dir=lat.cache_dir, rebuild=lat.rebuild)
+                     cache_dir=lat.cache_dir, rebuild=lat.rebuild, runtime=lat.runtime, allow_busy=lat.allow_busy,
+                     busy_wait=lat.busy_wait)
 
 
 def apply_default_space(cfg: DictConfig, overrides: List[str]) -> DictConfig:
@@ -68,7 +71,7 @@ def latency_settings(cfg: DictConfig) -> LatencySettings:
     lat = cfg.latency
     return LatencySettings(target_ms=lat.target_ms, constraint=lat.constraint, penalty=lat.penalty,
                            calibrated=lat.calibrated, measure=lat.measure, allow_mismatch=lat.allow_mismatch,
-                           dtype=lat.dtype, batch_size=lat.batch_size)
+                           dtype=lat.dtype, batch_size=lat.batch_size, runtime=lat.runtime, allow_busy=lat.allow_busy)
 
 
 def evaluator_factory(cfg: DictConfig, space, data, device: str, augment: bool):

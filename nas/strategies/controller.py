@@ -70,7 +70,7 @@ def run_controller(strategy: Strategy, job: SearchJob, budget: int = 100, alpha:
             from nas.latency.measure import Setting, time_module
 
             threads = job.latency.fingerprint["threads"]
-            setting = Setting(job.device, lat.dtype, lat.batch_size, threads, 0.1)
+            setting = Setting(job.device, lat.dtype, lat.batch_size, threads, 0.1, runtime=lat.runtime)
             res = space.resolution
             return time_module(space.build(arch), [(3, res, res)], setting).median_ms
         return job.predict(arch)
