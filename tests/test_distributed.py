@@ -1,0 +1,234 @@
+"""Data-parallel training (nas.distributed) on this CPU: 2 gloo processes compute what 1 process computes.
+
+The equality tests spawn 2 processes (``torch.multiprocessing``, a file rendezvous) that run the same
+seeded epoch as the test process; weights, theta, BatchNorm statistics and the epoch's figures must
+agree to float tolerance (``RTOL``/``ATOL``): one global batch of 16 is 2 x 8 rows, BatchNorm
+statistics are all-reduced (SyncBatchNorm), gradients averaged (DDP for weights, an all-reduce for
+theta), Gumbel draws the same on both ranks.
+"""
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+import torch
+import torch.multiprocessing as mp
+from torch import nn
+
+from nas import distributed as dist
+from nas.data import BatchLoader, load_digits_data, search_data
+from nas.loops import Recipe, evaluate, make_optimizer, recalibrate_bn, to_device, train_epoch
+from nas.seeding import seed_everything
+from nas.space import load_space
+from nas.strategies.fbnet import FBNetOptions, FBNetSearch, LatencyModel
+from nas.supernet import build_supernet
+
+RTOL, ATOL = 1e-4, 1e-5  # weights, theta, BN statistics: float32 sums in another order over a few steps
+# optimiser states are gradient-sized, and some gradients (of a conv before a BatchNorm, ~0 by its shift
+# invariance) are mostly rounding: 1 process with 1 vs 2 threads differs more there than 2 ranks vs 1
+GRAD_ATOL = 1e-4
+
+TOY = """
+name: toy
+type: layerwise
+variants:
+  cifar: {resolution: 32, stem_stride: 2, strides: [2, 2], head_chs: 32, num_classes: 10}
+stem: {chs: 8, kernel_size: 3, act: relu}
+stages:
+  - {chs: 16, layers: 2}
+  - {chs: 16, layers: 1}
+candidates:
+  k3: {block: mbconv, kernel_size: 3, exp_ratio: 3}
+  k5: {block: mbconv, kernel_size: 5, exp_ratio: 1}
+  skip: {block: skip}
+head: {chs: 32, act: relu}
+"""
+
+
+# --- helpers run both in the test process and in the spawned ranks ----------------------------------
+
+def _space(path):
+    return load_space(path, variant="cifar")
+
+
+def _data():
+    return search_data("digits", limit_train=160, limit_val=64, seed=0)
+
+
+def fbnet_run(space_path, mode, epochs, state=None):
+    """``epochs`` FBNet epochs (weights and theta from the first one) of a tiny supernet; its state."""
+    seed_everything(0)
+    space = _space(space_path)
+    net = build_supernet(space)
+    costs = {label: torch.tensor([0.05 if n == "skip" else 2.0 for n in m.names]) for label, m in net.mixed_ops().items()}
+    opts = FBNetOptions(epochs=3, warmup_epochs=0, batch_size=16, mode=mode, max_steps_per_epoch=3)
+    search = FBNetSearch(net, _data(), LatencyModel(0.5, costs), opts, seed=0)
+    if state is not None:
+        search.load_state_dict(state)
+    for _ in range(epochs):
+        search.run_epoch()
+    return search.state_dict()
+
+
+def child_run(space_path, steps=3):
+    """A few steps of plain training of one child (``train_epoch`` + ``evaluate``): weights and figures."""
+    seed_everything(0)
+    space = _space(space_path)
+    child = to_device(space.build(space.sample(__import__("random").Random(1))))
+    recipe = Recipe(epochs=2, batch_size=16, lr=0.05, max_steps_per_epoch=steps, augment=True)
+    opt, _ = make_optimizer(child, recipe)
+    data = _data()
+    loader = BatchLoader(data.weight, 16, augment=True, seed=0, drop_last=True)
+    m = train_epoch(dist.prepare(child), loader, opt, recipe, 0, progress=False)
+    m.update(evaluate(child, data.val, 20))
+    return {"state": child.state_dict(), "figures": m}
+
+
+def _init(rank, world, init_file):
+    torch.set_num_threads(1)
+    torch.distributed.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
+
+
+def _worker(rank, world, init_file, out, space_path, jobs):
+    _init(rank, world, init_file)
+    try:
+        for name, job in jobs:
+            torch.save(job(space_path), Path(out) / f"{name}_{rank}.pt")
+    finally:
+        torch.distributed.destroy_process_group()
+
+
+def spawn(jobs, space_path, world=2):
+    """Run ``jobs`` [(name, fn(space_path) -> picklable)] on ``world`` gloo ranks; {name: [result per rank]}."""
+    with tempfile.TemporaryDirectory() as tmp:
+        mp.spawn(_worker, args=(world, os.path.join(tmp, "pg"), tmp, str(space_path), jobs), nprocs=world)
+        return {name: [torch.load(Path(tmp) / f"{name}_{r}.pt", weights_only=False) for r in range(world)]
+                for name, _ in jobs}
+
+
+def assert_states_close(a, b, what):
+    assert a.keys() == b.keys(), what
+    for k in a:
+        if torch.is_tensor(a[k]) and a[k].is_floating_point():
+            torch.testing.assert_close(a[k], b[k], rtol=RTOL, atol=ATOL, msg=lambda m: f"{what}: {k}: {m}")
+        elif torch.is_tensor(a[k]):
+            assert torch.equal(a[k], b[k]), f"{what}: {k}"
+
+
+class _Job:  # picklable partials for mp.spawn
+    def __init__(self, fn, *args):
+        self.fn, self.args = fn, args
+
+    def __call__(self, space_path):
+        return self.fn(space_path, *self.args)
+
+
+@pytest.fixture(scope="module")
+def toy_path(tmp_path_factory):
+    path = tmp_path_factory.mktemp("toy") / "toy.yaml"
+    path.write_text(TOY)
+    return path
+
+
+@pytest.fixture(scope="module")
+def two_ranks(toy_path):
+    """One spawn of 2 gloo ranks running the jobs the equality tests compare (spawning costs seconds)."""
+    return spawn([("hard", _Job(fbnet_run, "hard", 1)), ("child", _Job(child_run))], toy_path)
+
+
+@pytest.fixture(scope="module")
+def two_ranks_soft(toy_path):
+    return spawn([("soft", _Job(fbnet_run, "soft", 1))], toy_path)
+
+
+# --- tests -------------------------------------------------------------------------------------------
+
+def test_shards_of_a_batch_make_the_batch():
+    data = load_digits_data(32)
+    loader = BatchLoader(data, 48, augment=True, seed=3, drop_last=True)
+    loader.set_epoch(2)
+    full = list(loader)
+    shards = [list(loader.shard(r, 3)) for r in range(3)]
+    for i, (x, y) in enumerate(full):
+        assert [len(s[i][1]) for s in shards] == [16, 16, 16]
+        assert torch.equal(torch.cat([s[i][0] for s in shards]), x) and torch.equal(torch.cat([s[i][1] for s in shards]), y)
+    uneven = BatchLoader(data.subset(torch.arange(10)), 4, shuffle=False)  # 4, 4, 2 rows over 3 ranks
+    sizes = [[len(y) for _, y in uneven.shard(r, 3)] for r in range(3)]
+    assert sizes == [[1, 1, 0], [1, 1, 1], [2, 2, 1]]
+    from nas.data import DataError
+
+    with pytest.raises(DataError, match="batch_size: expected a multiple of the number of processes \\(5\\)"):
+        loader.shard(0, 5)
+
+
+def test_single_process_helpers_are_no_ops():
+    assert not dist.is_distributed() and dist.is_main() and dist.world_size() == 1
+    net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4))
+    assert dist.prepare(net) is net and isinstance(net[1], nn.BatchNorm2d)  # nothing converted
+    loader = BatchLoader(load_digits_data(32), 8)
+    assert dist.local_loader(loader) is loader and dist.all_sum(1, 2.5) == [1.0, 2.5]
+    assert dist.broadcast_object({"a": 1}) == {"a": 1}
+    assert dist.setup("cpu") == "cpu"  # no torchrun environment: nothing joined
+
+
+def test_sync_batchnorm_converts_in_place_and_back():
+    net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4))
+    bn, weight = net[1], net[1].weight
+    dist.convert_sync_batchnorm(net)
+    assert net[1] is bn and isinstance(bn, dist.SyncBatchNorm) and bn.weight is weight
+    x = torch.randn(6, 3, 8, 8)
+    ref = nn.BatchNorm2d(4)
+    ref.load_state_dict(bn.state_dict())
+    assert torch.equal(net(x), ref(net[0](x)))  # a plain BatchNorm on one process
+    dist.revert_sync_batchnorm(net)
+    assert type(net[1]) is nn.BatchNorm2d and net[1].weight is weight and set(net.state_dict()) == {
+        "0.weight", "0.bias", "1.weight", "1.bias", "1.running_mean", "1.running_var", "1.num_batches_tracked"}
+
+
+def test_fbnet_epoch_on_two_processes_equals_one(toy_path, two_ranks):
+    """Weights, theta, BN statistics, optimiser states and the epoch's figures (weight and theta phases,
+    validation of the derived arch after BN re-estimation) of 2 ranks x 8 rows = 1 process x 16 rows:
+    hard (single-path Gumbel, the default) mode."""
+    check_fbnet_epoch(toy_path, "hard", two_ranks["hard"])
+
+
+@pytest.mark.slow
+def test_fbnet_soft_epoch_on_two_processes_equals_one(toy_path, two_ranks_soft):
+    check_fbnet_epoch(toy_path, "soft", two_ranks_soft["soft"])
+
+
+def check_fbnet_epoch(toy_path, mode, ranks):
+    one = fbnet_run(toy_path, mode, 1)
+    r0, r1 = ranks
+    assert_states_close(r0["supernet"], r1["supernet"], "rank 0 vs rank 1")
+    assert_states_close(one["supernet"], r0["supernet"], f"{mode}: 1 process vs 2")
+    thetas = [k for k in one["supernet"] if k.endswith("theta")]
+    assert thetas and any(one["supernet"][k].abs().max() > 1e-3 for k in thetas)  # theta moved
+    h1, h2 = one["history"][0], r0["history"][0]
+    assert h1.keys() == h2.keys() and "a_loss" in h1
+    for k in h1:
+        assert h1[k] == pytest.approx(h2[k], rel=1e-4, abs=1e-5), k
+    for key in ("w_opt", "t_opt"):
+        for pid, s in one[key]["state"].items():
+            for name, v in s.items():
+                if torch.is_tensor(v) and v.is_floating_point():
+                    torch.testing.assert_close(v, r0[key]["state"][pid][name], rtol=1e-2, atol=GRAD_ATOL)
+    assert torch.equal(one["torch_rng"], r0["torch_rng"])  # the same draws consumed
+
+
+def test_fbnet_resumes_at_another_world_size(toy_path, two_ranks):
+    """A checkpoint of the 2-process epoch continues in 1 process as the 1-process run continues."""
+    straight = fbnet_run(toy_path, "hard", 2)
+    resumed = fbnet_run(toy_path, "hard", 1, state=two_ranks["hard"][0])
+    assert resumed["epoch"] == straight["epoch"] == 2
+    assert_states_close(straight["supernet"], resumed["supernet"], "resumed after 2 ranks vs straight")
+
+
+def test_child_training_on_two_processes_equals_one(toy_path, two_ranks):
+    one = child_run(toy_path)
+    r0, r1 = two_ranks["child"]
+    assert_states_close(r0["state"], r1["state"], "rank 0 vs rank 1")
+    assert_states_close(one["state"], r0["state"], "1 process vs 2")
+    for k, v in one["figures"].items():
+        assert v == pytest.approx(r0["figures"][k], rel=1e-4, abs=1e-5), k
