@@ -25,6 +25,7 @@ What a data-parallel epoch does (see docs/distributed.md):
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import datetime
 import inspect
@@ -68,13 +69,19 @@ def setup(device: str = "cpu", timeout_s: float = 1800.0) -> str:
     if not is_initialized():
         backend = "nccl" if kind == "cuda" else "gloo"
         dist.init_process_group(backend, timeout=datetime.timedelta(seconds=timeout_s))
+        _OWNED.append(True)
+        atexit.register(cleanup)
     return device
 
 
+_OWNED: List[bool] = []  # whether setup() joined the group (then it leaves it at exit)
+
+
 def cleanup() -> None:
-    """Leave the process group (when one was joined)."""
-    if is_initialized():
+    """Leave the process group if :func:`setup` joined it."""
+    if _OWNED and is_initialized():
         dist.destroy_process_group()
+    _OWNED.clear()
 
 
 def is_initialized() -> bool:
@@ -210,7 +217,9 @@ def local_rows(x: torch.Tensor) -> torch.Tensor:
 class _SyncBNFunction(torch.autograd.Function):
     """Batch normalisation over the rows of every rank: statistics all-reduced in float64 (count, sum,
     centred sum of squares), the input gradient from the all-reduced sums of ``dy`` and ``dy * (x -
-    mean)``; weight and bias gradients stay local (DDP averages them)."""
+    mean)``; weight and bias gradients stay local (DDP averages them). Every sum accumulates in float64,
+    as torch's CPU kernels do: the sums of ``dy`` cancel (a BatchNorm further on makes its input
+    gradient sum to zero), and float32 accumulation would lose most of their digits."""
 
     @staticmethod
     def forward(ctx, x, weight, bias, running_mean, running_var, eps, momentum):
@@ -218,13 +227,13 @@ class _SyncBNFunction(torch.autograd.Function):
         dims = [0] + list(range(2, x.dim()))
         shape = [1, c] + [1] * (x.dim() - 2)
         n = x.numel() // c
+        f64 = torch.float64
         if n:
-            mean_l = x.mean(dims)
-            m2_l = (x - mean_l.view(shape)).pow(2).sum(dims)
+            mean_l = x.sum(dims, dtype=f64) / n
+            m2_l = (x - mean_l.to(x.dtype).view(shape)).pow(2).sum(dims, dtype=f64)
         else:
-            mean_l = m2_l = x.new_zeros(c)
-        stats = torch.cat([torch.tensor([float(n)], dtype=torch.float64, device=x.device),
-                           mean_l.double() * n, m2_l.double() + mean_l.double() ** 2 * n])
+            mean_l = m2_l = x.new_zeros(c, dtype=f64)
+        stats = torch.cat([torch.tensor([float(n)], dtype=f64, device=x.device), mean_l * n, m2_l + mean_l ** 2 * n])
         dist.all_reduce(stats)
         count = stats[0]
         if count < 2:
@@ -246,17 +255,17 @@ class _SyncBNFunction(torch.autograd.Function):
     def backward(ctx, grad):
         xhat, weight, invstd = ctx.saved_tensors
         dims, shape = ctx.dims, ctx.shape
-        sum_dy = grad.sum(dims)
-        sum_dy_xhat = (grad * xhat).sum(dims)
-        sums = torch.cat([sum_dy.double(), sum_dy_xhat.double()])
+        sum_dy = grad.sum(dims, dtype=torch.float64)
+        sum_dy_xhat = (grad * xhat).sum(dims, dtype=torch.float64)
+        sums = torch.cat([sum_dy, sum_dy_xhat])
         dist.all_reduce(sums)
         c = grad.shape[1]
         mean_dy = (sums[:c] / ctx.count).to(grad.dtype)
         mean_dy_xhat = (sums[c:] / ctx.count).to(grad.dtype)
         scale = invstd if weight is None else invstd * weight
         dx = (grad - mean_dy.view(shape) - xhat * mean_dy_xhat.view(shape)) * scale.view(shape)
-        dw = sum_dy_xhat if weight is not None and ctx.needs_input_grad[1] else None
-        db = sum_dy if ctx.needs_input_grad[2] else None
+        dw = sum_dy_xhat.to(grad.dtype) if weight is not None and ctx.needs_input_grad[1] else None
+        db = sum_dy.to(grad.dtype) if ctx.needs_input_grad[2] else None
         return dx, dw, db, None, None, None, None
 
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 import socket
+import time
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from nas.strategies.base import (OBJECTIVE_SENSES, Encoding, Record, Strategy, StrategyError, check_result,
@@ -138,8 +139,16 @@ class OptunaSearch(Controller):
         optuna = self.optuna
         where = f"study '{self.study_name}' in {self.storage_name}"
         try:
-            study = optuna.create_study(storage=storage, study_name=self.study_name, directions=self.directions,
-                                        load_if_exists=self.persistent, sampler=self._make_sampler(0))
+            for attempt in range(6 if self.persistent else 1):
+                try:
+                    study = optuna.create_study(storage=storage, study_name=self.study_name,
+                                                directions=self.directions, load_if_exists=self.persistent,
+                                                sampler=self._make_sampler(0))
+                    break
+                except Exception as err:  # noqa: BLE001 - workers creating one new database race (its schema)
+                    if attempt == 5 or not any(w in type(err).__name__ + str(err) for w in ("IntegrityError", "locked")):
+                        raise
+                    time.sleep(0.2 * (attempt + 1))
         except Exception as err:  # bad URL, missing driver, unreachable database: one clear message
             raise StrategyError(f"optuna storage {self.storage_name}", "storage", "a reachable RDB URL such as "
                                 f"sqlite:///search.db ({type(err).__name__}: {err})") from None
