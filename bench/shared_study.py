@@ -75,8 +75,8 @@ def toy_run(method: str, seed: int, budget: int, workers: int, tmp: Path) -> Dic
 
 def app_run(method: str, seed: int, budget: int, workers: int, tmp: Path, search_args: List[str]) -> Dict[str, Any]:
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
-    common = [sys.executable, "-m", "nas.search", f"method={method}", f"method.budget={budget}", "latency.measure=false",
-              *search_args]
+    common = [sys.executable, "-m", "nas.search", f"method={method}", f"method.budget={budget}",
+              "latency.measure=false", *search_args]
     run = tmp / f"{method}-{seed}-{workers}"
     if workers == 1:
         procs = [subprocess.Popen([*common, f"seed={seed}", f"out_dir={run}/w0", f"hydra.run.dir={run}/h0"], env=env,

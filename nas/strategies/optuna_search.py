@@ -146,7 +146,8 @@ class OptunaSearch(Controller):
                                                 sampler=self._make_sampler(0))
                     break
                 except Exception as err:  # noqa: BLE001 - workers creating one new database race (its schema)
-                    if attempt == 5 or not any(w in type(err).__name__ + str(err) for w in ("IntegrityError", "locked")):
+                    race = any(w in type(err).__name__ + str(err) for w in ("IntegrityError", "locked"))
+                    if attempt == 5 or not race:
                         raise
                     time.sleep(0.2 * (attempt + 1))
         except Exception as err:  # bad URL, missing driver, unreachable database: one clear message
