@@ -363,3 +363,28 @@ def test_torchrun_controller_with_oneshot_evaluator(tmp_path):
     a = torch.load(next((tmp_path / "c1").glob("*.pt")), weights_only=True)["supernet"]
     b = torch.load(next((tmp_path / "c2").glob("*.pt")), weights_only=True)["supernet"]
     assert_states_close(a, b, "oneshot supernet: 1 process vs 2")
+
+
+@pytest.mark.filterwarnings("ignore:CUDA is not available")  # the cuda context built (not entered) on this CPU
+def test_bf16_autocast_path_trains_on_cpu():
+    """``amp``: auto is bf16 autocast on CUDA only (none on CPU: single-process CPU runs are unchanged);
+    bf16 forces it, which runs the CUDA code path's autocast on this CPU: bf16 activations, float32
+    weights and gradients, a finite loss that falls."""
+    assert isinstance(dist.autocast("cpu", "auto"), type(dist.autocast("cpu", "off")))
+    assert isinstance(dist.autocast("cuda", "auto"), torch.autocast)
+    with pytest.raises(dist.DistributedError, match="amp: expected one of auto, bf16, off"):
+        dist.autocast("cpu", "fp8")
+    seed_everything(0)
+    net = to_device(nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
+                                  nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 10)))
+    data = load_digits_data(32)
+    recipe = Recipe(epochs=1, batch_size=32, lr=0.1, max_steps_per_epoch=8, amp="bf16", label_smoothing=0.0)
+    opt, _ = make_optimizer(net, recipe)
+    with dist.autocast("cpu", "bf16"):
+        assert net(torch.zeros(2, 3, 32, 32)).dtype == torch.bfloat16
+    loader = BatchLoader(data, 32, seed=0, drop_last=True)
+    first = evaluate(net, data.subset(torch.arange(256)))["val_loss"]
+    m = train_epoch(net, loader, opt, recipe, 0, progress=False)
+    assert all(p.dtype == torch.float32 and p.grad.dtype == torch.float32 for p in net.parameters())
+    assert torch.isfinite(torch.tensor(m["train_loss"]))
+    assert evaluate(net, data.subset(torch.arange(256)))["val_loss"] < first
