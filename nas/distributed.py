@@ -13,9 +13,11 @@ What a data-parallel epoch does (see docs/distributed.md):
 - **Gradients**: :func:`prepare` wraps the model in DDP (which averages the weights' gradients during
   backward) after converting its BatchNorms to :class:`SyncBatchNorm` (statistics of the global
   batch, as one process computes them; torch's own refuses CPU tensors, this one runs on gloo). The
-  parameters of an optimiser that DDP does not reduce (FBNet's theta, stepped on the raw supernet)
-  are all-reduced by :func:`average_gradients`. With equal shards the average of the per-rank
-  mean-loss gradients is the gradient of the global mean loss.
+  parameters of an optimiser that DDP does not reduce (a model trained without a DDP wrapper) are
+  all-reduced by :func:`average_gradients`; FBNet's theta is inside the DDP-wrapped supernet. With
+  equal shards the average of the per-rank mean-loss gradients is the gradient of the global mean
+  loss. (Never run a backward pass of the raw module between DDP's iterations: DDP's hooks on its
+  parameters see it and its next iteration fails.)
 - **Randomness**: every rank is seeded alike and consumes its generators alike, so a supernet's
   Gumbel draws or sampled paths are the same on every rank; :func:`sync_rng` re-broadcasts rank 0's
   generator states to make sure.

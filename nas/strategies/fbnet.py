@@ -19,9 +19,9 @@ As a job (``search(job)``): checkpoint every epoch (a resumed job continues exac
 ``samples`` draws from the final distribution) and the :class:`~nas.results.SearchSummary`.
 
 Data-parallel under torchrun (``nas.distributed``): ``batch_size`` is the global batch, each rank
-trains on its share; the weights' gradients are averaged by DDP, theta's by an all-reduce (the theta
-epoch runs the raw supernet), BatchNorms are synchronised, and every rank draws the same Gumbel noise
-(same seed stream), so N processes compute one process's epoch. Rank 0 writes.
+trains on its share; DDP averages the gradients (theta's too: it wraps the whole supernet; each
+optimiser steps only its own parameters), BatchNorms are synchronised, and every rank draws the same
+Gumbel noise (same seed stream), so N processes compute one process's epoch. Rank 0 writes.
 """
 
 from __future__ import annotations
@@ -120,7 +120,9 @@ class FBNetSearch:
         self.v_loader = BatchLoader(data.val, 256, shuffle=False)
         self.recipe = Recipe(epochs=opts.epochs, batch_size=opts.batch_size, lr=opts.w_lr, label_smoothing=0.0,
                              max_steps_per_epoch=opts.max_steps_per_epoch, amp=amp)
-        # the weight epochs train through DDP (one path per step: unused parameters); theta's on self.net
+        # both epochs train through DDP (one path per step: unused parameters). A backward pass of the raw
+        # supernet between DDP's iterations (theta through its own all-reduce) breaks DDP's bookkeeping of
+        # used parameters in the next weight epoch, so theta's gradients are DDP's too
         self.train_net = dist.prepare(self.net, device, find_unused_parameters=True)
         self.derive_rule()  # a bad method.derive fails before any training
         self.epoch = 0
@@ -149,9 +151,8 @@ class FBNetSearch:
 
     def _epoch(self, phase: str, loader: BatchLoader, opt, loss_fn=None) -> Dict[str, float]:
         e = self.epoch
-        net = self.train_net if phase == "weights" else self.net  # theta's gradients: all-reduced in train_epoch
         try:
-            return train_epoch(net, loader, opt, self.recipe, e, self.device, loss_fn=loss_fn,
+            return train_epoch(self.train_net, loader, opt, self.recipe, e, self.device, loss_fn=loss_fn,
                                desc=f"epoch {e + 1} {phase}")
         except NonFiniteLoss as err:
             raise SearchError(f"{'architecture' if phase == 'theta' else 'weight'} {err}: stopping (lower "
