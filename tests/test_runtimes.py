@@ -17,15 +17,16 @@ from nas.runtimes import RuntimeUnavailable, get_runtime, lower
 from test_latency_fixtures import synthetic_table, tiny_space
 
 FAST = dict(min_run_time=0.001, passes=1, progress=False)
-BACKENDS = {"onnxruntime": "onnxruntime", "executorch": "executorch", "openvino": "openvino"}
 # ExecuTorch's lowering takes 5-20 s per program here, OpenVINO's compile a few: those run with -m slow
 PARAMS = ["onnxruntime", pytest.param("executorch", marks=pytest.mark.slow),
           pytest.param("openvino", marks=pytest.mark.slow)]
 
 
 def backend(name):
-    pytest.importorskip(BACKENDS[name])
-    return get_runtime(name)
+    rt = get_runtime(name)
+    if not rt.available():
+        pytest.skip(f"{name} needs {', '.join(rt.missing())}")
+    return rt
 
 
 def first_op(space):
@@ -88,7 +89,7 @@ def test_runtime_in_timing_setting(tmp_path):
 def test_fingerprint_names_runtime_version_and_dtype():
     eager = target_fingerprint("cpu", 1, "float32", 1, 8)
     assert "runtime" not in eager and "runtime_version" not in eager  # eager tables as before (same cache names)
-    pytest.importorskip("onnxruntime")
+    backend("onnxruntime")
     fp = target_fingerprint("cpu", 1, "int8", 1, 8, runtime="onnxruntime")
     import onnxruntime
 
@@ -156,7 +157,7 @@ def test_builder_plumbing_in_a_runtime(tmp_path):
 
 @pytest.mark.slow
 def test_table_built_in_a_runtime(tmp_path):
-    pytest.importorskip("onnxruntime")
+    backend("onnxruntime")
     space = tiny_space(tmp_path)
     table = get_table(space, threads=1, cache_dir=tmp_path, runtime="onnxruntime", dtype="int8", calibrate=3,
                       context_mb=0.0, **FAST)
@@ -193,7 +194,7 @@ def test_search_refuses_a_table_of_another_runtime(tmp_path):
 
 
 def test_export_formats_checked_and_timed(tmp_path):
-    pytest.importorskip("onnxruntime")
+    backend("onnxruntime")
     from nas.export.runtimes import runtime_formats
 
     space = tiny_space(tmp_path)

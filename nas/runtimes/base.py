@@ -82,14 +82,19 @@ class Backend:
     name = "?"
     package = "?"
     extra = "?"
+    also_needs: Tuple[str, ...] = ()  # further import names the lowering needs (e.g. onnxscript)
     dtypes: Tuple[str, ...] = DTYPES
 
+    def missing(self) -> Tuple[str, ...]:
+        return tuple(p for p in (self.package, *self.also_needs) if importlib.util.find_spec(p) is None)
+
     def available(self) -> bool:
-        return importlib.util.find_spec(self.package) is not None
+        return not self.missing()
 
     def require(self) -> None:
-        if not self.available():
-            raise RuntimeUnavailable(f"runtime={self.name}", self.package,
+        missing = self.missing()
+        if missing:
+            raise RuntimeUnavailable(f"runtime={self.name}", ", ".join(missing),
                                      f"the package installed (pip install -e '.[{self.extra}]')")
 
     def version(self) -> str:

@@ -24,6 +24,7 @@ def session_options(threads: int):
 class OnnxRuntime(Backend):
     name = "onnxruntime"
     package = "onnxruntime"
+    also_needs = ("onnx", "onnxscript")
     extra = "onnxruntime"
 
     def export(self, module, inputs, dtype, calibration) -> Artifact:

@@ -16,6 +16,7 @@ from nas.runtimes.onnx_export import export_onnx, input_names, quantize_onnx
 class OpenVino(Backend):
     name = "openvino"
     package = "openvino"
+    also_needs = ("onnx", "onnxscript")
     extra = "openvino"
 
     def export(self, module, inputs, dtype, calibration) -> Artifact:

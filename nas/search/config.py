@@ -49,7 +49,7 @@ class ControllerMethodConf:
     options: Dict[str, Any] = field(default_factory=dict)  # the strategy's own options
     alpha: Optional[float] = None  # reward exponents; null: latency.constraint's (soft -0.07/-0.07, hard 0/-1)
     beta: Optional[float] = None
-    storage: Optional[str] = None  # optuna: sqlite:///study.db or any RDB URL shared by workers
+    storage: Optional[str] = None  # a study shared by workers: an RDB URL or journal:<file> (docs/distributed.md)
     measure_each: bool = False  # time every sampled arch on the device instead of the table
     checkpoint_every: int = 10
 

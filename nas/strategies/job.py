@@ -56,6 +56,7 @@ class SearchJob:
     # builds the evaluator that scores archs for controllers, given the latency function they use
     make_evaluator: Optional[Callable[[Callable[[Arch], float]], Any]] = None
     evaluator_name: Optional[str] = None
+    amp: str = "auto"  # the training loops' autocast (nas.loops.Recipe.amp): bfloat16 on CUDA by default
 
     def predict(self, arch: Arch) -> float:
         return float(self.latency.predict(self.space, arch, calibrated=self.settings.calibrated))
@@ -94,7 +95,9 @@ class SearchJob:
     def measure(self, archs: Sequence[Arch], entries: Sequence[ArchFigures]) -> List[str]:
         """Time ``archs`` end to end (on the latency table's scale) into their ``entries``' ``measured_ms``
         when ``settings.measure``; returns notes on what could not be timed."""
-        if not self.settings.measure or not archs:
+        from nas import distributed
+
+        if not self.settings.measure or not archs or not distributed.is_main():  # rank 0 times, alone
             return []
         try:
             measured = self.latency.measure(self.space, list(archs), allow_mismatch=self.settings.allow_mismatch,
