@@ -44,6 +44,7 @@ class DeviceConf:
 
     type: str = "cpu"  # cpu | cuda
     threads: Optional[int] = ranged(None, ge=1)  # intra-op threads; None: torch's default (all cores)
+    amp: str = "auto"  # training autocast: auto (bfloat16 on cuda, none on cpu) | bf16 | off
 
 
 def register_shared(cs: ConfigStore) -> None:

@@ -7,7 +7,8 @@
 - ``zerocost``: score the untrained child with a zero-cost proxy (``nas.zerocost_eval``; its ``accuracy``
   is a squashed score, not an accuracy).
 
-Both train on the weight split and score on the architecture split (held out from that training).
+Both train on the weight split and score on the architecture split (held out from that training);
+under torchrun both train data-parallel (``nas.distributed``) and every rank scores its share.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any, Callable, Dict, Optional
 
 import torch
 
+from nas import distributed as dist
 from nas.data import BatchLoader, SearchData
 from nas.profile import profile
 from nas.progress import progress as progress_bar
@@ -79,8 +81,9 @@ class ProxyEvaluator(Evaluator):
         opt, sched = make_optimizer(child, self.recipe)
         loader = BatchLoader(self.data.weight, self.recipe.batch_size, augment=self.recipe.augment, seed=self.seed,
                              drop_last=True)
+        train_net = dist.prepare(child, self.device)
         for epoch in range(self.recipe.epochs):
-            train_epoch(child, loader, opt, self.recipe, epoch, self.device, progress=False)
+            train_epoch(train_net, loader, opt, self.recipe, epoch, self.device, progress=False)
             sched.step()
         return self.figures(arch, evaluate(child, self.data.arch, device=self.device)["val_acc"], started)
 
@@ -122,12 +125,15 @@ class OneShotEvaluator(Evaluator):
         opt, sched = make_optimizer(self.supernet, self.recipe)
         loader = BatchLoader(self.data.weight, self.recipe.batch_size, augment=self.recipe.augment, seed=self.seed,
                              drop_last=True)
+        train_net = dist.prepare(self.supernet, self.device, find_unused_parameters=True)  # every rank: same paths
+        progress = progress and dist.is_main()
         for epoch in progress_bar(range(self.recipe.epochs), desc="supernet (uniform single path)", unit="epoch",
                                   enabled=progress):
-            train_epoch(self.supernet, loader, opt, self.recipe, epoch, self.device,
+            train_epoch(train_net, loader, opt, self.recipe, epoch, self.device,
                         before_step=lambda: self.supernet.set_arch(self.space.sample(rng)), progress=progress)
             sched.step()
-        atomic_torch_save({"supernet": self.supernet.state_dict(), "space": self.space.name}, self.cache_path)
+        if dist.is_main():
+            atomic_torch_save({"supernet": self.supernet.state_dict(), "space": self.space.name}, self.cache_path)
         return self.cache_path
 
     def __call__(self, arch: Arch) -> Dict[str, float]:

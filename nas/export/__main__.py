@@ -18,6 +18,9 @@ Keys (schema: nas/export/config.py; values: conf/export.yaml):
   verify=BOOL     check every artefact against the in-package network on randomised weights and
                   BatchNorm statistics (relative tolerance), also in a fresh interpreter that cannot
                   import nas (default true)
+  formats=LIST    deployable programs, each checked against the net and timed, e.g.
+                  formats=[pt,executorch,onnx,openvino,executorch_int8,onnx_int8,openvino_int8]
+                  (default: pt, i.e. the torch.export program, beside TorchScript and ONNX)
 Paths holding characters of Hydra's override grammar ('=', ',', brackets, spaces) are quoted for
 Hydra automatically. A user error ends in one `error:` line and exit code 2; nothing is written then.
 """
@@ -51,10 +54,21 @@ def check_config(cfg: DictConfig) -> None:
     check_writable_dir(cfg.out, "out")
     for key in ("weights", "name", "variant"):
         require(cfg[key] is None or cfg[key] != "", key, "a value, or no key at all", cfg[key])
+    if cfg.formats is not None:  # names checked before anything is lowered or written
+        from nas.export.runtimes import check_formats
+
+        check_formats(list(cfg.formats))
 
 
 def _argv(argv: List[str]) -> List[str]:
-    return quote_values(argv, PATH_KEYS)
+    """Paths quoted for Hydra; ``formats=a,b`` (no brackets) read as the list ``[a,b]``."""
+    out = []
+    for item in argv:
+        key, sep, value = item.partition("=")
+        if sep and key == "formats" and value[:1] not in ("[", "'", '"'):
+            item = f"formats=[{value}]"
+        out.append(item)
+    return quote_values(out, PATH_KEYS)
 
 
 @hydra_app("export", argv_hook=_argv, uses_run_dir=False, help=__doc__)
@@ -64,6 +78,8 @@ def main(cfg: DictConfig) -> None:
     check_config(cfg)
     common = {k: cfg[k] for k in ("weights", "name") if cfg[k] is not None}
     common.update(seed=cfg.seed, onnx=cfg.onnx, verify=cfg.verify)
+    if cfg.formats is not None:
+        common["formats"] = list(cfg.formats)
     if cfg.arch:
         result = export_arch(cfg.arch, cfg.out, **common)
     else:
@@ -79,6 +95,10 @@ def main(cfg: DictConfig) -> None:
         diffs = ", ".join(f"{k} {d:.1e}" for k, d in m["verification"]["max_abs_difference"].items())
         print(f"max abs difference to the in-package network (randomised weights, max |logit| "
               f"{m['verification']['max_abs_logit']:.2g}): {diffs}")
+    for fmt, r in (m.get("runtimes") or {}).items():
+        figs = [f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}" for k, v in r.items()
+                if k in ("max_abs_difference", "top1_agreement", "ms", "ratio_to_eager", "speedup_over_fp32")]
+        print(f"  {fmt}: {', '.join(figs)}")
     if m["weights"]["origin"] == "fresh":
         print(f"note: no weights= given: weights.pt holds a fresh initialisation (seed {m['weights']['seed']})")
 

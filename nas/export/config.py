@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import List, Optional
 
 from hydra.core.config_store import ConfigStore
 
@@ -26,6 +26,9 @@ class ExportConf:
     seed: int = ranged(0, ge=0, lt=2**32)  # seed of the fresh initialisation when no weights are given
     onnx: bool = True  # write ONNX (skipped with a note without onnx/onnxruntime)
     verify: bool = True  # check every artefact against the in-package network, also in a fresh interpreter
+    # deployable programs checked against the net and timed (nas.export.runtimes.FORMATS), e.g. [pt,onnx_int8];
+    # null: the torch.export program (.pt2) beside TorchScript and ONNX, untimed
+    formats: Optional[List[str]] = None
 
 
 def register_configs() -> None:

@@ -16,10 +16,14 @@ from nas.config import DeviceConf, SpaceConf, register_shared
 class LatencyAppConf:
     space: SpaceConf = field(default_factory=SpaceConf)
     device: DeviceConf = field(default_factory=DeviceConf)
-    resolution: Optional[int] = ranged(None, ge=8) # overrides space.resolution
-    threads: Optional[int] = ranged(None, ge=1) # overrides device.threads; null: torch's current count, pinned and recorded
+    resolution: Optional[int] = ranged(None, ge=8)  # overrides space.resolution
+    threads: Optional[int] = ranged(None, ge=1)  # overrides device.threads; null: torch's current count, pinned and recorded
     batch_size: int = ranged(1, ge=1)
-    dtype: str = "float32"  # float32 | float16 | bfloat16
+    dtype: str = "float32"  # float32 | float16 | bfloat16 (eager); float32 | int8 (other runtimes)
+    runtime: str = "eager"  # eager | executorch | onnxruntime | openvino (nas.runtimes): where ops and nets are timed
+    allow_busy: bool = False  # time even when the machine is busy (warns loudly, records the load)
+    busy_wait: float = ranged(120.0, ge=0)  # seconds to wait for a quieter window before refusing
+    import_result: Optional[str] = None  # a device agent's result.json -> a table (`import=result.json` works too)
     cache_dir: str = "outputs/latency_tables"
     rebuild: bool = False  # measure again even if a matching cached table exists
     min_run_time: float = ranged(0.02, gt=0) # seconds of timed runs per op and sweep

@@ -92,9 +92,10 @@ def check_config(cfg: DictConfig) -> None:
 def report(cfg: DictConfig) -> Dict[str, Path]:
     """Collect, (re-)time, write and print the report ``cfg`` asks for; returns the files written."""
     from nas.report.collect import baseline_rows, collect
+    from nas.report.seeds import merge_seeds
 
     check_config(cfg)
-    rows = collect(list(cfg.runs)) if cfg.runs else []  # first: a bad dir ends before torch is imported
+    rows = merge_seeds(collect(list(cfg.runs))) if cfg.runs else []  # first: a bad dir ends before torch is imported
     from nas.report.measure import remeasure
     from nas.report.write import table, write_report
 

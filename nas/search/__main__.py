@@ -49,7 +49,10 @@ def main(cfg: DictConfig) -> Union[float, List[float]]:
     cfg = apply_default_space(cfg, list(hc.overrides.task))
     summary = run_search(cfg, out_dir)
     value = objectives(summary, spec)
-    print(format_summary(summary))
+    from nas.distributed import is_main
+
+    if is_main():  # under torchrun: rank 0 reports
+        print(format_summary(summary))
     return value
 
 

@@ -28,6 +28,9 @@ class LatencyConf:
     cache_dir: str = "outputs/latency_tables"
     rebuild: bool = False
     measure: bool = True  # time the found archs end to end on the device
+    runtime: str = "eager"  # eager | executorch | onnxruntime | openvino: the table's runtime (a table of another is refused)
+    allow_busy: bool = False  # build / measure even on a busy machine (warns loudly, records the load)
+    busy_wait: float = ranged(120.0, ge=0)  # seconds to wait for a quieter window before refusing
 
 
 @dataclass
@@ -47,7 +50,7 @@ class ControllerMethodConf:
     options: Dict[str, Any] = field(default_factory=dict)  # the strategy's own options
     alpha: Optional[float] = ranged(None, le=0)  # reward exponents (<= 0); null: latency.constraint's (soft -0.07/-0.07, hard 0/-1)
     beta: Optional[float] = ranged(None, le=0)
-    storage: Optional[str] = None  # optuna: sqlite:///study.db or any RDB URL shared by workers
+    storage: Optional[str] = None  # a study shared by workers: an RDB URL or journal:<file> (docs/distributed.md)
     measure_each: bool = False  # time every sampled arch on the device instead of the table
     checkpoint_every: int = ranged(10, ge=1)
 
@@ -93,7 +96,9 @@ def check_search_config(cfg) -> None:
     registries, and the options that must go together. Raises a :class:`~nas.errors.NasError`."""
     from nas.checks import check_ranges, one_of, require
     from nas.data import DATASETS
+    from nas.distributed import AMP_MODES
     from nas.evaluators import EVALUATORS
+    from nas.runtimes import DTYPES as RUNTIME_DTYPES, EAGER, RUNTIMES
     from nas.strategies import STRATEGIES
 
     check_ranges(cfg)
@@ -105,7 +110,9 @@ def check_search_config(cfg) -> None:
         raise DataError(DATASETS.unknown_message(cfg.data.name))
     one_of(cfg.device.type.split(":")[0], DEVICES, "device.type")
     one_of(cfg.latency.constraint, CONSTRAINTS, "latency.constraint")
-    one_of(cfg.latency.dtype, DTYPES, "latency.dtype")
+    one_of(cfg.device.amp, AMP_MODES, "device.amp")
+    one_of(cfg.latency.runtime, RUNTIMES.names(), "latency.runtime")
+    one_of(cfg.latency.dtype, DTYPES if cfg.latency.runtime == EAGER else RUNTIME_DTYPES, "latency.dtype")
     one_of(cfg.space.variant, ("imagenet", "cifar"), "space.variant")
     if cfg.evaluator.name == "zerocost":
         from nas.zerocost import PROXIES

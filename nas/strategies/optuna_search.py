@@ -4,10 +4,16 @@ decision, using Optuna's ask/tell study API and storage.
 - ``sampler='tpe'`` (Bergstra et al. 2011) for the single ``reward``; ``'nsga2'`` (Deb et al. 2002) for
   several objectives, e.g. ``objectives=('accuracy', 'latency_ms')``, whose non-dominated trials are the
   Pareto front (:meth:`OptunaSearch.front`); ``'random'``; ``'auto'`` picks tpe / nsga2.
-- ``storage='sqlite:///search.db'`` (or any RDB URL, or an Optuna storage object) plus ``study_name``:
-  several workers share one study (give each its own ``seed``), and a killed search continues where it
-  stopped (``load_if_exists``). A trial the killed worker left RUNNING is marked FAIL and its arch is
-  enqueued again, so it is evaluated once more. The budget counts COMPLETE trials of the whole study.
+- ``storage='sqlite:///search.db'`` (or any RDB URL, ``journal:<file>`` / a path for an Optuna journal
+  file, or an Optuna storage object) plus ``study_name``: several workers share one study (give each
+  its own ``seed``), and a killed search continues where it stopped (``load_if_exists``). A trial the
+  killed worker left RUNNING is marked FAIL and its arch is enqueued again, so it is evaluated once
+  more. The budget counts COMPLETE trials of the whole study. No arch is evaluated twice: a proposal
+  another worker is evaluating (RUNNING) is withdrawn (FAIL, ``nas_duplicate_of``) and the sampler asked
+  again (up to ``claim_retries`` times, then it waits up to ``claim_wait_s`` for that trial); a proposal
+  the study holds COMPLETE is told its figures again without evaluating (``nas_cached_from``, it counts
+  toward the budget like a single worker's cached repeat). ``nas.strategies.shared_study`` runs
+  evolution, mnasnet and random search the same way.
 - Reproducible: before each ask the sampler is re-seeded from ``(seed, number of complete trials)``, so
   the same seed and the same history give the same archs, also after a resume.
 - Choices that are None/bool/int/float/str and unambiguous are suggested as themselves (Optuna stores
@@ -19,12 +25,14 @@ from __future__ import annotations
 
 import math
 import socket
+import time
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from nas.strategies.base import (OBJECTIVE_SENSES, Encoding, Record, Strategy, StrategyError, check_result,
                                  seed_stream)
 from nas.strategies.controller import Controller
 from nas.strategies.registry import STRATEGIES
+from nas.strategies.study import open_storage, running_clash, wait_while_running
 
 SAMPLERS = ("auto", "tpe", "nsga2", "random")
 
@@ -52,7 +60,8 @@ class OptunaSearch(Controller):
     latency_ms, params, macs down, others need ``directions``); ``storage`` (None: in memory);
     ``study_name`` (default ``nas-<space>-<objectives>``); ``n_startup_trials`` (TPE's random trials);
     ``population_size`` (NSGA-II); ``sampler_options`` (more sampler keyword arguments);
-    ``worker_id`` (default ``<host>-seed<seed>``: whose RUNNING trials a resume reclaims); ``quiet``."""
+    ``worker_id`` (default ``<host>-seed<seed>``: whose RUNNING trials a resume reclaims); ``claim_retries``
+    and ``claim_wait_s`` (shared studies: see the module docstring); ``quiet``."""
 
     name = "optuna"
 
@@ -60,9 +69,13 @@ class OptunaSearch(Controller):
                  directions: Optional[Sequence[str]] = None, storage: Any = None, study_name: Optional[str] = None,
                  n_startup_trials: int = 10, population_size: int = 50,
                  sampler_options: Optional[Mapping[str, Any]] = None, worker_id: Optional[str] = None,
-                 quiet: bool = True):
+                 claim_retries: int = 10, claim_wait_s: float = 300.0, quiet: bool = True):
         super().__init__(space, seed)
         import optuna
+
+
+        spec, storage = storage, open_storage(storage)
+        self.claim_retries, self.claim_wait_s = int(claim_retries), float(claim_wait_s)
 
         self.optuna = optuna
         if quiet:
@@ -99,14 +112,15 @@ class OptunaSearch(Controller):
         self.persistent = storage is not None
         self.replays_log = not self.persistent
         self.study_name = study_name or f"nas-{space.name}-{'-'.join(self.objectives)}"
-        self.storage_name = storage if isinstance(storage, str) else type(storage).__name__
+        self.storage_name = spec if isinstance(spec, str) else type(spec).__name__
         self.study = self._open_study(storage)
         self._trials: Dict[int, Any] = {}  # asked trials by number
 
     # --- study and sampler -------------------------------------------------------------------------
-    def _make_sampler(self, n_complete: int):
+    def _make_sampler(self, n_complete: int, attempt: int = 0):
         samplers = self.optuna.samplers
-        seed = seed_stream("optuna", self.sampler_name, self.seed, n_complete) & 0xFFFFFFFF
+        parts = (n_complete,) if attempt == 0 else (n_complete, attempt)  # attempt: a withdrawn proposal's retry
+        seed = seed_stream("optuna", self.sampler_name, self.seed, *parts) & 0xFFFFFFFF
         try:
             if self.sampler_name == "tpe":
                 return samplers.TPESampler(seed=seed, n_startup_trials=self.n_startup_trials, **self.sampler_options)
@@ -125,8 +139,17 @@ class OptunaSearch(Controller):
         optuna = self.optuna
         where = f"study '{self.study_name}' in {self.storage_name}"
         try:
-            study = optuna.create_study(storage=storage, study_name=self.study_name, directions=self.directions,
-                                        load_if_exists=self.persistent, sampler=self._make_sampler(0))
+            for attempt in range(6 if self.persistent else 1):
+                try:
+                    study = optuna.create_study(storage=storage, study_name=self.study_name,
+                                                directions=self.directions, load_if_exists=self.persistent,
+                                                sampler=self._make_sampler(0))
+                    break
+                except Exception as err:  # noqa: BLE001 - workers creating one new database race (its schema)
+                    race = any(w in type(err).__name__ + str(err) for w in ("IntegrityError", "locked"))
+                    if attempt == 5 or not race:
+                        raise
+                    time.sleep(0.2 * (attempt + 1))
         except Exception as err:  # bad URL, missing driver, unreachable database: one clear message
             raise StrategyError(f"optuna storage {self.storage_name}", "storage", "a reachable RDB URL such as "
                                 f"sqlite:///search.db ({type(err).__name__}: {err})") from None
@@ -147,7 +170,8 @@ class OptunaSearch(Controller):
             for t in running:
                 if t.user_attrs.get("worker") == self.worker_id:
                     study.tell(t.number, state=optuna.trial.TrialState.FAIL)
-                    study.enqueue_trial(dict(t.params), user_attrs={"requeued_from": t.number})
+                    keep = {k: t.user_attrs[k] for k in ("nas_info",) if k in t.user_attrs}
+                    study.enqueue_trial(dict(t.params), user_attrs={"requeued_from": t.number, **keep})
         return study
 
     def _complete(self) -> List[Any]:
@@ -155,12 +179,28 @@ class OptunaSearch(Controller):
 
     # --- ask / tell hooks --------------------------------------------------------------------------
     def _propose(self) -> Tuple[Encoding, Any]:
-        self.study.sampler = self._make_sampler(len(self._complete()))
-        trial = self.study.ask()
-        trial.set_user_attr("worker", self.worker_id)
-        enc = [spec_index(s, trial.suggest_categorical(d.label, s)) for d, s in zip(self.decisions, self.specs)]
+
+        n_complete = len(self._complete())
+        for attempt in range(self.claim_retries + 1):
+            self.study.sampler = self._make_sampler(n_complete, attempt)
+            trial = self.study.ask()
+            trial.set_user_attr("worker", self.worker_id)
+            enc = [spec_index(s, trial.suggest_categorical(d.label, s)) for d, s in zip(self.decisions, self.specs)]
+            self._asked(trial)
+            clash = running_clash(self.study, trial) if self.persistent else None
+            if clash is None:
+                break
+            if attempt < self.claim_retries:  # another worker evaluates this arch: withdraw, ask again
+                trial.set_user_attr("nas_duplicate_of", clash)
+                self.study.tell(trial, state=self.optuna.trial.TrialState.FAIL)
+                continue
+            if clash < trial.number:  # the earlier claim goes on; this one waits for its figures
+                wait_while_running(self.study, clash, self.claim_wait_s)
         self._trials[trial.number] = trial
         return enc, trial.number
+
+    def _asked(self, trial: Any) -> None:
+        """Hook: a trial was just asked and its params suggested (the sampler ran)."""
 
     def _values(self, result: Mapping[str, Any], step: int) -> List[float]:
         values = []
@@ -189,6 +229,21 @@ class OptunaSearch(Controller):
     # --- results -----------------------------------------------------------------------------------
     def num_done(self) -> int:
         return len(self._complete()) if self.persistent else len(self.history)
+
+    def lookup(self, arch):
+        """A shared study: the first COMPLETE trial of ``arch`` (any worker's), marking the pending trial of
+        ``arch`` as its cached repeat; else this worker's history."""
+        if not self.persistent:
+            return super().lookup(arch)
+        enc = self.space.encode(arch)
+        for t in self._complete():
+            if self.trial_record(t).arch.choices == arch.choices:
+                for pending, number in self._pending:
+                    if pending == enc:
+                        self._trials[number].set_user_attr("nas_cached_from", t.number)
+                        break
+                return self.trial_record(t)
+        return None
 
     def trial_record(self, trial: Any) -> Record:
         enc = [spec_index(s, trial.params[d.label]) for d, s in zip(self.decisions, self.specs)]
