@@ -73,7 +73,10 @@ class Registry:
         return ((k, self._items[k]) for k in self.names())
 
     def __contains__(self, name: object) -> bool:
-        return name in self._items
+        try:
+            return name in self._items
+        except TypeError:  # an unhashable name (a list read from a file) is no known name
+            return False
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.names())

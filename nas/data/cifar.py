@@ -108,8 +108,7 @@ def load_cifar(name: str, root: str | os.PathLike, download_missing: bool = Fals
     if not folder.is_dir():
         if not download_missing:
             raise DataError(f"data.root={root}: no {spec['folder']}/ there (expected the official python layout; "
-                            f"set data.download=true to fetch it, or for CIFAR-10 make one with "
-                            f"shared/datasets/cifar10/make_cifar10.py)")
+                            f"set data.download=true to fetch it, or point data.root at your own copy)")
         download(name, root, url or spec["url"], md5 or spec["md5"])
     train = _read_split(folder, spec["train"], spec, spec["counts"][0])
     test = _read_split(folder, spec["test"], spec, spec["counts"][1])

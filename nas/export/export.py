@@ -77,14 +77,15 @@ def camel(name: str) -> str:
 # --- targets --------------------------------------------------------------------------------------
 def arch_target(arch: Any, name: Optional[str] = None) -> Target:
     """A target for an architecture (an ``Arch`` or the path of an arch YAML/JSON file)."""
-    from nas.space import Arch, load_space
+    from nas.space import Arch, load_arch, load_space
 
     path = None
     if not isinstance(arch, Arch):
         path = Path(arch)
-        arch = Arch.load(path)
-    space = load_space(arch.space, **arch.space_args)
-    space.check(arch)
+        arch, space = load_arch(path)  # errors name the arch file
+    else:
+        space = load_space(arch.space, **arch.space_args)
+        space.check(arch)
     stem = file_stem(name or (path.stem if path else f"{space.name}_arch"))
     annotate = lambda model: space.module_comments(arch, model)  # noqa: E731
     width = getattr(space, "width_mult", 1.0)

@@ -244,10 +244,12 @@ class LatencyTable:
         if not isinstance(raw, dict):
             raise fail("entries", "an object {key: ms or {ms: ...}}", type(raw).__name__)
         entries = {}
+        relative = bool(covers)  # costs relative to a reference op (const_ms covers the rest): may be < 0
         for k, v in raw.items():
             v = {"ms": v} if _finite(v) else v
-            if not isinstance(v, dict) or not _finite(v.get("ms")) or v["ms"] < 0:
-                raise fail(f"entries['{k}']", "a finite number of ms >= 0 or an object with such an 'ms'", v)
+            if not isinstance(v, dict) or not _finite(v.get("ms")) or (v["ms"] < 0 and not relative):
+                raise fail(f"entries['{k}']", "a finite number of ms (>= 0 unless const_covers makes the entries "
+                           "relative costs) or an object with such an 'ms'", v)
             extra = set(v) - {"ms", "params", "act", "runs", "iqr_ms"}
             if extra:
                 raise fail(f"entries['{k}'].{sorted(extra)[0]}", "only ms, params, act, runs, iqr_ms")

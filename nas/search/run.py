@@ -40,13 +40,14 @@ def resolve_table(cfg: DictConfig, space, device: str, threads):
     target = lat.device or device
     if lat.table:
         table = load_table(lat.table)
+        # an eager table of another CPU (GPU) model is another device: refused unless allow_mismatch (a
+        # runtime table names the device the agent timed it on: the search is for that device)
+        same_device = target == device and lat.get("runtime", "eager") == "eager"
         expected = {"device": target, "batch_size": lat.batch_size, "dtype": lat.dtype,
-                    # an eager table of another CPU (GPU) model is another device: refused unless allow_mismatch
-                    # (a runtime table names the device the agent timed it on: the search is for that device)
-                    "device_name": device_name(device) if target == device and lat.runtime == "eager" else None}
+                    "device_name": device_name(device) if same_device else None}
         check_runtime(table, lat.runtime)
         table.check_fingerprint(expected, allow_mismatch=lat.allow_mismatch)
-        check_table_covers(table, space, lat.calibrated)
+        check_table_covers(table, space, lat.get("calibrated", True))
         return table
     if target != device:
         raise SearchError(f"latency.device={target}: a table for another device than the search's ({device}) cannot "

@@ -50,7 +50,7 @@ from nas.space.arch import Arch
 from nas.space.base import SHORTCUT, Decision, OpUse, SearchSpace, build_block
 from nas.space.errors import SpaceError
 from nas.space.loader import SPACE_TYPES
-from nas.space.validate import Checker
+from nas.space.validate import MAX_CHS, MAX_LAYERS, MAX_NODES, Checker
 
 OP_NAME = re.compile(r"[A-Za-z0-9_]+")
 
@@ -96,7 +96,7 @@ class CellSpace(SearchSpace):
                          self.head["chs"])
         cell = c.mapping(data["cell"], "cell")
         c.keys(cell, "cell", ["nodes", "ops"])
-        self.nodes = c.int(cell["nodes"], "cell.nodes", 2)
+        self.nodes = c.int(cell["nodes"], "cell.nodes", 2, MAX_NODES)
         ops = c.mapping(cell["ops"], "cell.ops")
         if not ops:
             raise c.fail("cell.ops", "at least one op")
@@ -116,8 +116,8 @@ class CellSpace(SearchSpace):
         for i, st in enumerate(stages):
             key = f"stages[{i}]"
             c.keys(c.mapping(st, key), key, ["chs", "cells"])
-            chs = make_divisible(c.int(st["chs"], f"{key}.chs") * self.width_mult)
-            stage = CellStage(i, in_chs, chs, strides[i], c.int(st["cells"], f"{key}.cells"), size)
+            chs = make_divisible(c.int(st["chs"], f"{key}.chs", 1, MAX_CHS) * self.width_mult)
+            stage = CellStage(i, in_chs, chs, strides[i], c.int(st["cells"], f"{key}.cells", 1, MAX_LAYERS), size)
             self.stages.append(stage)
             in_chs, size = chs, stage.size
         self.out_chs = in_chs

@@ -36,7 +36,7 @@ from nas.layers import make_divisible
 from nas.space.arch import Arch
 from nas.space.base import SHORTCUT, Decision, OpUse, Residual, SearchSpace, adds_shortcut, build_block
 from nas.space.loader import SPACE_TYPES
-from nas.space.validate import Checker
+from nas.space.validate import MAX_CHS, MAX_LAYERS, MAX_WIDTH, Checker
 
 DECISIONS = ("conv_op", "kernel_size", "se_ratio", "skip_op", "filter_mult", "layers_delta")
 SKIP_OPS = ("pool", "identity", "none")
@@ -73,26 +73,35 @@ class FactorizedSpace(SearchSpace):
         self.blocks: List[Tuple[int, int, int]] = []
         for i, b in enumerate(blocks):
             c.keys(c.mapping(b, f"blocks[{i}]"), f"blocks[{i}]", ["chs", "layers"])
-            self.blocks.append((c.int(b["chs"], f"blocks[{i}].chs"), c.int(b["layers"], f"blocks[{i}].layers"),
+            self.blocks.append((c.int(b["chs"], f"blocks[{i}].chs", 1, MAX_CHS),
+                                c.int(b["layers"], f"blocks[{i}].layers", 1, MAX_LAYERS),
                                 common["strides"][i]))
         dec = c.mapping(data["decisions"], "decisions")
         c.keys(dec, "decisions", DECISIONS)
         ops = c.mapping(dec["conv_op"], "decisions.conv_op")
         self.conv_ops = {str(k): c.block_config(v, f"decisions.conv_op.{k}") for k, v in ops.items()}
-        kernels = tuple(c.int(k, "decisions.kernel_size") for k in c.list(dec["kernel_size"], "decisions.kernel_size"))
-        ses = tuple(c.number(s, "decisions.se_ratio") for s in c.list(dec["se_ratio"], "decisions.se_ratio"))
+        kernels = tuple(c.kernel(k, "decisions.kernel_size")
+                        for k in c.list(dec["kernel_size"], "decisions.kernel_size"))
+        ses = tuple(c.number(s, "decisions.se_ratio", 0.0, 1.0) for s in c.list(dec["se_ratio"], "decisions.se_ratio"))
         skips = tuple(c.list(dec["skip_op"], "decisions.skip_op"))
         for s in skips:
             if s not in SKIP_OPS:
                 raise c.fail("decisions.skip_op", f"items from {', '.join(SKIP_OPS)}", s)
-        mults = tuple(c.number(m, "decisions.filter_mult", 0.05) for m in c.list(dec["filter_mult"],
+        mults = tuple(c.number(m, "decisions.filter_mult", 0.05, MAX_WIDTH) for m in c.list(dec["filter_mult"],
                                                                                 "decisions.filter_mult"))
         deltas = dec["layers_delta"]
         for d in c.list(deltas, "decisions.layers_delta"):
-            if isinstance(d, bool) or not isinstance(d, int):
-                raise c.fail("decisions.layers_delta", "a list of integers", d)
+            if isinstance(d, bool) or not isinstance(d, int) or abs(d) > MAX_LAYERS:
+                raise c.fail("decisions.layers_delta", f"a list of integers from -{MAX_LAYERS} to {MAX_LAYERS}", d)
+        deepest = max(b[1] for b in self.blocks) + max(deltas)
+        if deepest > MAX_LAYERS:
+            raise c.fail("decisions.layers_delta", f"blocks of at most {MAX_LAYERS} layers (the deepest block and "
+                         f"the largest delta make {deepest})", max(deltas))
         self.options = {"conv_op": tuple(self.conv_ops), "kernel_size": kernels, "se_ratio": ses,
                         "skip_op": skips, "filter_mult": mults, "layers_delta": tuple(deltas)}
+        for k, choices in self.options.items():
+            if len(set(choices)) != len(choices):
+                raise c.fail(f"decisions.{k}", "distinct choices (each one once)", list(choices))
         self.decisions = [Decision(f"b{i + 1}.{k}", self.options[k]) for i in range(len(self.blocks))
                           for k in DECISIONS]
         self._check_ops(c)

@@ -30,7 +30,7 @@ from nas.space.arch import Arch
 from nas.space.base import Decision, Layer, OpUse, SearchSpace, build_block
 from nas.space.loader import SPACE_TYPES
 from nas.layers import make_divisible
-from nas.space.validate import Checker
+from nas.space.validate import MAX_CHS, MAX_LAYERS, Checker
 
 
 @SPACE_TYPES.register("layerwise")
@@ -60,7 +60,7 @@ class LayerwiseSpace(SearchSpace):
         for i, st in enumerate(stages):
             key = f"stages[{i}]"
             c.keys(c.mapping(st, key), key, ["chs", "layers"], ["candidates", "op"])
-            out_chs = make_divisible(c.int(st["chs"], f"{key}.chs") * self.width_mult)
+            out_chs = make_divisible(c.int(st["chs"], f"{key}.chs", 1, MAX_CHS) * self.width_mult)
             names = list(self.candidates)
             if "candidates" in st:
                 names = c.list(st["candidates"], f"{key}.candidates")
@@ -70,7 +70,7 @@ class LayerwiseSpace(SearchSpace):
                 if n not in self.candidates:
                     raise c.fail(f"{key}.candidates" if "op" not in st else f"{key}.op",
                                  f"names from candidates ({', '.join(self.candidates)})", n)
-            for j in range(c.int(st["layers"], f"{key}.layers")):
+            for j in range(c.int(st["layers"], f"{key}.layers", 1, MAX_LAYERS)):
                 stride = strides[i] if j == 0 else 1
                 layer = Layer(f"s{i + 1}.{j}", i, j, in_chs, out_chs, stride, size, tuple(names))
                 self._check_layer(c, layer)

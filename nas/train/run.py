@@ -41,7 +41,7 @@ from nas.progress import progress as progress_bar
 from nas.results import TrainResult
 from nas.seeding import seed_everything
 from nas.registry import UnknownNameError
-from nas.space import Arch, SpaceError, load_space
+from nas.space import Arch, load_arch
 from nas.loops import NonFiniteLoss, Recipe, evaluate, make_optimizer, to_device, train_epoch
 
 log = logging.getLogger("nas.train")
@@ -95,27 +95,14 @@ def _plan_arch(cfg: DictConfig) -> NetPlan:
         raise TrainError("config", "variant", "no variant with arch= (the arch file records its space's settings)",
                          cfg.variant)
     path = Path(cfg.arch)
-    arch = Arch.load(path)  # SpaceError naming the file when missing or unreadable
-
-    def space_for(num_classes: Optional[int] = None):
-        args = dict(arch.space_args)
-        if num_classes is not None:
-            args["num_classes"] = num_classes
-        try:
-            space = load_space(arch.space, **args)
-            space.check(arch)
-        except SpaceError as err:
-            raise SpaceError(str(path), "choices / space_args", f"an arch of its space ({err})") from None
-        return space
-
-    space = space_for()
+    arch, space = load_arch(path)  # SpaceError naming the arch file: missing, unreadable, not of its space
 
     def build(num_classes: int):
         sp = space
         if num_classes != space.num_classes:
             log.info("%s: its space has %d classes, data %s has %d: training with num_classes=%d",
                      path, space.num_classes, cfg.data.name, num_classes, num_classes)
-            sp = space_for(num_classes)
+            sp = load_arch(path, num_classes=num_classes)[1]
         trained = Arch(arch.space, dict(arch.choices), {**arch.space_args, "num_classes": num_classes})
         return sp.build(arch), {"kind": "arch", **trained.to_dict()}
 

@@ -23,6 +23,7 @@ from nas.runtimes.timing import content_key
 
 FORMAT = "nas-latency-job"
 MEASURE = Path(__file__).with_name("measure.py")
+PACKED = ("job.json", "programs", "measure.py", "README.txt")  # what pack writes into its folder
 
 
 def _macs(module, shapes, batch: int) -> float:
@@ -63,10 +64,15 @@ def pack(cfg, out: str | Path, space, progress: bool = True) -> Path:
     rt.require()
     rt.check_dtype(cfg.dtype)
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise LatencyTableError(f"{out}: out: expected a folder for the job, got a file")
     if out.exists() and any(out.iterdir()):
-        if not (out / "job.json").is_file():
-            raise LatencyTableError(f"{out}: out: expected an empty folder or an earlier job (it holds other files)")
-        shutil.rmtree(out)
+        held = sorted(p.name for p in out.iterdir())
+        others = [n for n in held if n not in PACKED]  # a device's result.json is kept: the user moves it first
+        if others:
+            raise LatencyTableError(f"{out}: out: expected an empty folder or an earlier (or interrupted) job, got a "
+                                    f"folder holding {', '.join(others[:3])}")
+        shutil.rmtree(out)  # an earlier job, or one a kill interrupted (no job.json yet): packed again
     out.mkdir(parents=True, exist_ok=True)
     res = space.resolution
     threads = cfg.threads if cfg.threads is not None else (cfg.device.threads or 1)
