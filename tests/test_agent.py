@@ -37,7 +37,7 @@ def job(tmp_path_factory):
     tiny_space(tmp)
     out = tmp / "job"
     assert main(["pack", f"space.name={tmp / 'tiny_layerwise.yaml'}",
-                 "space.variant=cifar", "runtime=onnxruntime", "calibrate=3", "validate=1", "threads=1",
+                 "space.variant=cifar", "runtime=onnxruntime", "calibrate=3", "validate=2", "threads=1",
                  "progress=false", f"out={out}"]) == 0
     return out
 
@@ -76,7 +76,7 @@ def run_import_only(cfg):
 @pytest.mark.slow  # lowers 19 programs (the dynamo ONNX exporter: ~2.5 s each)
 def test_pack_writes_a_self_contained_job(job):
     spec = json.loads((job / "job.json").read_text())
-    assert spec["runtime"] == "onnxruntime" and len(spec["calibration"]) == 3 and len(spec["validation"]) == 1
+    assert spec["runtime"] == "onnxruntime" and len(spec["calibration"]) == 3 and len(spec["validation"]) == 2
     files = {f for item in spec["ops"] + spec["calibration"] + [spec["reference"]] for f in [item["file"]]}
     assert all((job / f).is_file() for f in files) and (job / "measure.py").is_file()
     assert "import nas" not in (job / "measure.py").read_text() and "import torch\n" not in (job / "measure.py").read_text()
@@ -87,7 +87,7 @@ def test_job_runs_without_nas_or_torch_and_imports(job, tmp_path):
     proc = run_job(sys.executable, job)
     assert proc.returncode == 0, proc.stderr[-2000:]
     result = json.loads((job / "result.json").read_text())
-    assert set(result["ops"]) == {o["key"] for o in result["job"]["ops"]} and len(result["validation"]) == 1
+    assert set(result["ops"]) == {o["key"] for o in result["job"]["ops"]} and len(result["validation"]) == 2
     check_import(job, tmp_path)
 
 

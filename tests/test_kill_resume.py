@@ -215,7 +215,7 @@ def test_agent_pack_killed_and_run_again_packs_the_same_job(tmp_path):
 
     def cmd(out):
         return [sys.executable, "-m", "nas.latency.agent", "pack", f"space.name={space_file}", "space.variant=cifar",
-                "runtime=onnxruntime", "calibrate=3", "validate=1", "threads=1", "progress=false", f"out={out}"]
+                "runtime=onnxruntime", "calibrate=3", "validate=2", "threads=1", "progress=false", f"out={out}"]
 
     full, killed = tmp_path / "full", tmp_path / "killed"
     span = timed_marker(cmd(full), tmp_path, full / "programs")
