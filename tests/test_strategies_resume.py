@@ -16,8 +16,15 @@ RESUMABLE = [  # (method, options)
     ("mnasnet", {"algorithm": "reinforce", "batch_size": 4}),
     ("optuna", {"n_startup_trials": 5}),
     ("optuna", {"objectives": ["accuracy", "latency_ms"], "population_size": 8}),
+    ("bo", {"initial": 6, "batch": 3}),
 ]
-IDS = ["random", "evolution", "mnasnet-ppo", "mnasnet-reinforce", "optuna-tpe", "optuna-nsga2"]
+IDS = ["random", "evolution", "mnasnet-ppo", "mnasnet-reinforce", "optuna-tpe", "optuna-nsga2", "bo"]
+
+
+def test_every_registered_controller_is_tested_for_resume():
+    from nas.strategies import STRATEGIES
+
+    assert {m for m, _ in RESUMABLE} == set(STRATEGIES.names()) - {"fbnet"}  # fbnet: tests/test_search.py
 
 
 class Killed(Exception):
@@ -71,7 +78,7 @@ def test_killed_search_resumes_to_the_uninterrupted_result(tmp_path, method, opt
 
 def test_checkpoints_load_with_weights_only_and_are_json_for_most(tmp_path):
     space = toy_space()
-    for method in ("random", "evolution", "mnasnet", "optuna"):
+    for method in ("random", "evolution", "mnasnet", "optuna", "bo"):
         s = create_strategy(method, space, seed=0)
         run_strategy(s, ChainTask(space), 20, checkpoint_path=tmp_path / f"{method}.pt", progress=False)
         state = torch.load(tmp_path / f"{method}.pt", weights_only=True)["state"]

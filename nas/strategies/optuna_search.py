@@ -10,6 +10,13 @@ decision, using Optuna's ask/tell study API and storage.
   enqueued again, so it is evaluated once more. The budget counts COMPLETE trials of the whole study.
 - Reproducible: before each ask the sampler is re-seeded from ``(seed, number of complete trials)``, so
   the same seed and the same history give the same archs, also after a resume.
+- ``feasible_only`` (default on; single-objective studies): with a hard latency constraint handed over
+  by the job (``Strategy.constrain``), an asked arch that is infeasible is not evaluated: it is told
+  at once as a rejected trial (user attribute ``rejected``) with the worst value (0, or a worse one
+  told before), so TPE learns the infeasible region from the latency model at no evaluation, and is
+  asked again. Rejected trials count neither toward the budget nor toward ``n_startup_trials``, and
+  are left out of ``records``, ``best`` and ``front``. NSGA-II's fronts span the whole latency range:
+  multi-objective studies ignore the constraint.
 - Choices that are None/bool/int/float/str and unambiguous are suggested as themselves (Optuna stores
   the choice index, so floats and ints come back exactly); others (or ``1`` beside ``1.0``/``True``) are
   suggested by their ``repr``. Either way the arch holds the space's own choice objects.
@@ -21,8 +28,8 @@ import math
 import socket
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from nas.strategies.base import (OBJECTIVE_SENSES, Encoding, Record, Strategy, StrategyError, check_result,
-                                 seed_stream)
+from nas.strategies.base import (MAX_TRIES, OBJECTIVE_SENSES, Encoding, Record, Strategy, StrategyError,
+                                 check_result, seed_stream)
 from nas.strategies.controller import Controller
 from nas.strategies.registry import STRATEGIES
 
@@ -52,7 +59,8 @@ class OptunaSearch(Controller):
     latency_ms, params, macs down, others need ``directions``); ``storage`` (None: in memory);
     ``study_name`` (default ``nas-<space>-<objectives>``); ``n_startup_trials`` (TPE's random trials);
     ``population_size`` (NSGA-II); ``sampler_options`` (more sampler keyword arguments);
-    ``worker_id`` (default ``<host>-seed<seed>``: whose RUNNING trials a resume reclaims); ``quiet``."""
+    ``worker_id`` (default ``<host>-seed<seed>``: whose RUNNING trials a resume reclaims); ``quiet``;
+    ``feasible_only`` (see the module docstring)."""
 
     name = "optuna"
 
@@ -60,7 +68,7 @@ class OptunaSearch(Controller):
                  directions: Optional[Sequence[str]] = None, storage: Any = None, study_name: Optional[str] = None,
                  n_startup_trials: int = 10, population_size: int = 50,
                  sampler_options: Optional[Mapping[str, Any]] = None, worker_id: Optional[str] = None,
-                 quiet: bool = True):
+                 quiet: bool = True, feasible_only: bool = True):
         super().__init__(space, seed)
         import optuna
 
@@ -86,12 +94,14 @@ class OptunaSearch(Controller):
         self.sampler_name = ("tpe" if len(self.objectives) == 1 else "nsga2") if sampler == "auto" else sampler
         self.n_startup_trials, self.population_size = int(n_startup_trials), int(population_size)
         self.sampler_options = dict(sampler_options or {})
+        if not isinstance(feasible_only, bool):
+            raise StrategyError(src, "feasible_only", "true or false", feasible_only)
         self._make_sampler(0)  # fail early on bad sampler options
         self.options = {"sampler": self.sampler_name, "objectives": list(self.objectives),
                         "directions": list(self.directions), "n_startup_trials": self.n_startup_trials,
                         "population_size": self.population_size,
                         "sampler_options": repr(sorted(self.sampler_options.items())),
-                        "persistent": storage is not None}
+                        "persistent": storage is not None, "feasible_only": feasible_only}
         self.specs = [choice_specs(d.choices) for d in self.decisions]
         self.distributions = {d.label: optuna.distributions.CategoricalDistribution(s)
                               for d, s in zip(self.decisions, self.specs)}
@@ -104,18 +114,31 @@ class OptunaSearch(Controller):
         self._trials: Dict[int, Any] = {}  # asked trials by number
 
     # --- study and sampler -------------------------------------------------------------------------
-    def _make_sampler(self, n_complete: int):
+    def _make_sampler(self, n_complete: int, n_rejected: int = 0):
         samplers = self.optuna.samplers
         seed = seed_stream("optuna", self.sampler_name, self.seed, n_complete) & 0xFFFFFFFF
         try:
             if self.sampler_name == "tpe":
-                return samplers.TPESampler(seed=seed, n_startup_trials=self.n_startup_trials, **self.sampler_options)
+                return samplers.TPESampler(seed=seed, n_startup_trials=self.n_startup_trials + n_rejected,
+                                           **self.sampler_options)
             if self.sampler_name == "nsga2":
                 return samplers.NSGAIISampler(seed=seed, population_size=self.population_size, **self.sampler_options)
             return samplers.RandomSampler(seed=seed, **self.sampler_options)
         except (TypeError, ValueError) as err:
             raise StrategyError("strategy 'optuna'", "sampler_options", f"options of the {self.sampler_name} "
                                 f"sampler ({err})") from None
+
+    def _reuse_cache(self, sampler):
+        """Speed only: a sampler made anew for each ask (re-seeded, see the module docstring) takes over
+        its predecessor's cache of the study's search space, which TPE otherwise rebuilds from every
+        trial on each ask (Optuna's private ``_search_space``; without it, asks are slower, not different)."""
+        old = getattr(self, "study", None) and self.study.sampler
+        cache = getattr(old, "_search_space", None)
+        if cache is not None and type(old) is type(sampler) and hasattr(sampler, "_search_space") \
+                and getattr(old, "_cache_study", None) is self.study:
+            sampler._search_space = cache
+        sampler._cache_study = self.study
+        return sampler
 
     def _signature(self) -> Dict[str, Any]:
         return {"nas_space": self.space.name, "nas_objectives": list(self.objectives),
@@ -150,15 +173,31 @@ class OptunaSearch(Controller):
                     study.enqueue_trial(dict(t.params), user_attrs={"requeued_from": t.number})
         return study
 
-    def _complete(self) -> List[Any]:
-        return self.study.get_trials(deepcopy=False, states=(self.optuna.trial.TrialState.COMPLETE,))
+    def _complete(self, rejected: bool = False) -> List[Any]:
+        """The study's COMPLETE trials (with the rejected ones, see the module docstring, if ``rejected``)."""
+        trials = self.study.get_trials(deepcopy=False, states=(self.optuna.trial.TrialState.COMPLETE,))
+        return trials if rejected else [t for t in trials if not t.user_attrs.get("rejected")]
+
+    @property
+    def rejects(self) -> bool:
+        """Whether infeasible asks are told as rejected trials (a constraint, feasible_only, one objective)."""
+        return self.constrained and len(self.objectives) == 1
 
     # --- ask / tell hooks --------------------------------------------------------------------------
     def _propose(self) -> Tuple[Encoding, Any]:
-        self.study.sampler = self._make_sampler(len(self._complete()))
-        trial = self.study.ask()
-        trial.set_user_attr("worker", self.worker_id)
-        enc = [spec_index(s, trial.suggest_categorical(d.label, s)) for d, s in zip(self.decisions, self.specs)]
+        for tries in range(1, MAX_TRIES + 1):
+            every = self._complete(rejected=True)
+            n_rejected = sum(1 for t in every if t.user_attrs.get("rejected")) if self.rejects else 0
+            self.study.sampler = self._reuse_cache(self._make_sampler(len(every), n_rejected))
+            trial = self.study.ask()
+            trial.set_user_attr("worker", self.worker_id)
+            enc = [spec_index(s, trial.suggest_categorical(d.label, s)) for d, s in zip(self.decisions, self.specs)]
+            if not self.rejects or tries == MAX_TRIES or self.feasible(enc):
+                break
+            values = [v for t in every for v in t.values]
+            worst = min([0.0] + values) if self.directions[0] == "maximize" else max([0.0] + values)
+            trial.set_user_attr("rejected", True)
+            self.study.tell(trial, [worst])
         self._trials[trial.number] = trial
         return enc, trial.number
 
@@ -210,7 +249,8 @@ class OptunaSearch(Controller):
 
     def front(self) -> List[Record]:
         """The study's non-dominated trials (Optuna's ``best_trials``), by trial number."""
-        return [self.trial_record(t) for t in sorted(self.study.best_trials, key=lambda t: t.number)]
+        return [self.trial_record(t) for t in sorted(self.study.best_trials, key=lambda t: t.number)
+                if not t.user_attrs.get("rejected")]
 
     # --- checkpoint / resume -----------------------------------------------------------------------
     def _state(self) -> Dict[str, Any]:

@@ -11,6 +11,10 @@ takes one gradient step of ``-A * log p`` per batch. The advantage is the reward
 moving average of past rewards (``baseline_decay``), divided by the batch's reward std when
 ``normalize_advantages`` (so one learning rate suits any reward scale). An entropy bonus keeps the
 policy from collapsing early. The policy starts uniform (zero-initialised heads).
+
+``feasible_only`` (default on): with a hard latency constraint handed over by the job
+(``Strategy.constrain``), the policy's samples are drawn again until feasible, so the budget goes to
+feasible archs and the policy learns among them (PPO's ratio keeps the unconditional probabilities).
 """
 
 from __future__ import annotations
@@ -20,9 +24,12 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 import torch
 from torch import nn
 
-from nas.strategies.base import Encoding, StrategyError, seed_stream
+from nas.strategies.base import MAX_TRIES, Encoding, StrategyError, seed_stream
 from nas.strategies.controller import Controller
 from nas.strategies.registry import STRATEGIES
+
+
+REJECTION_BATCH = 25  # policy samples drawn at once when looking for a feasible arch
 
 
 class ControllerPolicy(nn.Module):
@@ -54,10 +61,10 @@ class ControllerPolicy(nn.Module):
         return out
 
     def run(self, actions: Optional[torch.Tensor] = None, generator: Optional[torch.Generator] = None,
-            greedy: bool = False) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Teacher-forced on ``actions`` ``[B, T]``, or sampling (one arch) when ``actions`` is None.
+            greedy: bool = False, samples: int = 1) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Teacher-forced on ``actions`` ``[B, T]``, or sampling ``samples`` archs when ``actions`` is None.
         Returns ``(actions [B, T], log_prob [B], entropy [B])``."""
-        batch = 1 if actions is None else actions.shape[0]
+        batch = samples if actions is None else actions.shape[0]
         x = self.embed(torch.full((batch,), self.start, dtype=torch.long))
         hc = None
         taken, logp, ent = [], 0.0, 0.0
@@ -81,14 +88,16 @@ class ControllerPolicy(nn.Module):
 class MnasNetController(Controller):
     """Options: ``algorithm`` ppo|reinforce; ``batch_size`` archs per policy update; ``lr`` (Adam);
     ``ppo_epochs``, ``clip`` (PPO); ``entropy_coef``; ``baseline_decay``; ``normalize_advantages``;
-    ``hidden_size``; ``temperature`` / ``tanh_constant`` (logit shaping); ``max_grad_norm``."""
+    ``hidden_size``; ``temperature`` / ``tanh_constant`` (logit shaping); ``max_grad_norm``;
+    ``feasible_only`` (see the module docstring)."""
 
     name = "mnasnet"
 
     def __init__(self, space: Any, seed: int = 0, algorithm: str = "ppo", batch_size: int = 16, lr: float = 0.01,
                  ppo_epochs: int = 4, clip: float = 0.2, entropy_coef: float = 0.01, baseline_decay: float = 0.9,
                  normalize_advantages: bool = True, hidden_size: int = 64, temperature: float = 1.0,
-                 tanh_constant: Optional[float] = None, max_grad_norm: Optional[float] = 5.0):
+                 tanh_constant: Optional[float] = None, max_grad_norm: Optional[float] = 5.0,
+                 feasible_only: bool = True):
         super().__init__(space, seed)
         src = "strategy 'mnasnet'"
         if algorithm not in ("ppo", "reinforce"):
@@ -103,6 +112,8 @@ class MnasNetController(Controller):
                                          ("temperature", temperature, lambda v: v > 0, "a number > 0")):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not ok(value):
                 raise StrategyError(src, key, expected, value)
+        if not isinstance(feasible_only, bool):
+            raise StrategyError(src, "feasible_only", "true or false", feasible_only)
         self.algorithm, self.batch_size, self.lr = algorithm, batch_size, float(lr)
         self.ppo_epochs, self.clip, self.entropy_coef = ppo_epochs, float(clip), float(entropy_coef)
         self.baseline_decay, self.normalize_advantages = float(baseline_decay), bool(normalize_advantages)
@@ -111,7 +122,7 @@ class MnasNetController(Controller):
                         "clip": self.clip, "entropy_coef": self.entropy_coef, "baseline_decay": self.baseline_decay,
                         "normalize_advantages": self.normalize_advantages, "hidden_size": hidden_size,
                         "temperature": float(temperature), "tanh_constant": tanh_constant,
-                        "max_grad_norm": max_grad_norm}
+                        "max_grad_norm": max_grad_norm, "feasible_only": feasible_only}
         self.generator = torch.Generator().manual_seed(seed_stream("mnasnet-sample", self.seed))
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed_stream("mnasnet-init", self.seed))
@@ -123,9 +134,17 @@ class MnasNetController(Controller):
 
     # --- ask / tell hooks --------------------------------------------------------------------------
     def _propose(self) -> Tuple[Encoding, Any]:
-        with torch.no_grad():
-            actions, logp, _ = self.policy.run(generator=self.generator)
-        return actions[0].tolist(), float(logp[0])
+        if not self.constrained:
+            with torch.no_grad():
+                actions, logp, _ = self.policy.run(generator=self.generator)
+            return actions[0].tolist(), float(logp[0])
+        for _ in range(MAX_TRIES // REJECTION_BATCH):  # samples in batches: the first feasible one
+            with torch.no_grad():
+                actions, logp, _ = self.policy.run(generator=self.generator, samples=REJECTION_BATCH)
+            for enc, lp in zip(actions.tolist(), logp.tolist()):
+                if self.feasible(enc):
+                    return enc, lp
+        return enc, lp
 
     def _observe(self, enc: Encoding, record, info: Any) -> None:
         self.buffer.append((list(enc), float(info), record.reward))
