@@ -17,6 +17,9 @@ decision, using Optuna's ask/tell study API and storage.
   asked again. Rejected trials count neither toward the budget nor toward ``n_startup_trials``, and
   are left out of ``records``, ``best`` and ``front``. NSGA-II's fronts span the whole latency range:
   multi-objective studies ignore the constraint.
+- ``fresh`` (default on): an asked arch this search evaluated before is told at once its known
+  figures, as a rejected trial, and asked again (the driver would count a repeat against the budget
+  without learning anything; TPE proposes many near its end).
 - Choices that are None/bool/int/float/str and unambiguous are suggested as themselves (Optuna stores
   the choice index, so floats and ints come back exactly); others (or ``1`` beside ``1.0``/``True``) are
   suggested by their ``repr``. Either way the arch holds the space's own choice objects.
@@ -60,7 +63,7 @@ class OptunaSearch(Controller):
     ``study_name`` (default ``nas-<space>-<objectives>``); ``n_startup_trials`` (TPE's random trials);
     ``population_size`` (NSGA-II); ``sampler_options`` (more sampler keyword arguments);
     ``worker_id`` (default ``<host>-seed<seed>``: whose RUNNING trials a resume reclaims); ``quiet``;
-    ``feasible_only`` (see the module docstring)."""
+    ``feasible_only``, ``fresh`` (see the module docstring)."""
 
     name = "optuna"
 
@@ -68,7 +71,7 @@ class OptunaSearch(Controller):
                  directions: Optional[Sequence[str]] = None, storage: Any = None, study_name: Optional[str] = None,
                  n_startup_trials: int = 10, population_size: int = 50,
                  sampler_options: Optional[Mapping[str, Any]] = None, worker_id: Optional[str] = None,
-                 quiet: bool = True, feasible_only: bool = True):
+                 quiet: bool = True, feasible_only: bool = True, fresh: bool = True):
         super().__init__(space, seed)
         import optuna
 
@@ -94,14 +97,16 @@ class OptunaSearch(Controller):
         self.sampler_name = ("tpe" if len(self.objectives) == 1 else "nsga2") if sampler == "auto" else sampler
         self.n_startup_trials, self.population_size = int(n_startup_trials), int(population_size)
         self.sampler_options = dict(sampler_options or {})
-        if not isinstance(feasible_only, bool):
-            raise StrategyError(src, "feasible_only", "true or false", feasible_only)
+        for key, value in (("feasible_only", feasible_only), ("fresh", fresh)):
+            if not isinstance(value, bool):
+                raise StrategyError(src, key, "true or false", value)
+        self.fresh = fresh
         self._make_sampler(0)  # fail early on bad sampler options
         self.options = {"sampler": self.sampler_name, "objectives": list(self.objectives),
                         "directions": list(self.directions), "n_startup_trials": self.n_startup_trials,
                         "population_size": self.population_size,
                         "sampler_options": repr(sorted(self.sampler_options.items())),
-                        "persistent": storage is not None, "feasible_only": feasible_only}
+                        "persistent": storage is not None, "feasible_only": feasible_only, "fresh": fresh}
         self.specs = [choice_specs(d.choices) for d in self.decisions]
         self.distributions = {d.label: optuna.distributions.CategoricalDistribution(s)
                               for d, s in zip(self.decisions, self.specs)}
@@ -187,17 +192,21 @@ class OptunaSearch(Controller):
     def _propose(self) -> Tuple[Encoding, Any]:
         for tries in range(1, MAX_TRIES + 1):
             every = self._complete(rejected=True)
-            n_rejected = sum(1 for t in every if t.user_attrs.get("rejected")) if self.rejects else 0
+            n_rejected = sum(1 for t in every if t.user_attrs.get("rejected")) if self.rejects or self.fresh else 0
             self.study.sampler = self._reuse_cache(self._make_sampler(len(every), n_rejected))
             trial = self.study.ask()
             trial.set_user_attr("worker", self.worker_id)
             enc = [spec_index(s, trial.suggest_categorical(d.label, s)) for d, s in zip(self.decisions, self.specs)]
-            if not self.rejects or tries == MAX_TRIES or self.feasible(enc):
+            infeasible = self.rejects and not self.feasible(enc)
+            known = self.fresh and tuple(enc) in self._known
+            if tries == MAX_TRIES or not (infeasible or known):
                 break
-            values = [v for t in every for v in t.values]
-            worst = min([0.0] + values) if self.directions[0] == "maximize" else max([0.0] + values)
             trial.set_user_attr("rejected", True)
-            self.study.tell(trial, [worst])
+            if infeasible:  # the worst value so far: what the hard constraint makes of it
+                values = [v for t in every for v in t.values]
+                self.study.tell(trial, [min([0.0] + values) if self.directions[0] == "maximize" else max([0.0] + values)])
+            else:  # a repeat: its known figures again, at no evaluation
+                self.study.tell(trial, self._values(self.history[self._known[tuple(enc)]].result, len(self.history)))
         self._trials[trial.number] = trial
         return enc, trial.number
 

@@ -12,9 +12,10 @@ moving average of past rewards (``baseline_decay``), divided by the batch's rewa
 ``normalize_advantages`` (so one learning rate suits any reward scale). An entropy bonus keeps the
 policy from collapsing early. The policy starts uniform (zero-initialised heads).
 
-``feasible_only`` (default on): with a hard latency constraint handed over by the job
-(``Strategy.constrain``), the policy's samples are drawn again until feasible, so the budget goes to
-feasible archs and the policy learns among them (PPO's ratio keeps the unconditional probabilities).
+The archs a policy proposes before its next update are sampled in one batched pass. ``feasible_only``
+(default on): with a hard latency constraint handed over by the job (``Strategy.constrain``), only
+the feasible samples are proposed, so the budget goes to feasible archs and the policy learns among
+them (PPO's ratio keeps the unconditional probabilities).
 """
 
 from __future__ import annotations
@@ -130,21 +131,31 @@ class MnasNetController(Controller):
         self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=self.lr)
         self.baseline: Optional[float] = None
         self.buffer: List[Tuple[Encoding, float, float]] = []  # (encoding, sampling log-prob, reward)
+        self.queue: List[Tuple[Encoding, float]] = []  # sampled by the current policy, not yet proposed
         self.updates = 0
 
     # --- ask / tell hooks --------------------------------------------------------------------------
     def _propose(self) -> Tuple[Encoding, Any]:
-        if not self.constrained:
+        if not self.queue:
+            self.queue = self._sample_until_update()
+        enc, logp = self.queue.pop(0)
+        return enc, logp
+
+    def _sample_until_update(self) -> List[Tuple[Encoding, float]]:
+        """The archs the current policy proposes until its next update, sampled in one batched pass (the
+        policy does not change before it); with a constraint (``feasible_only``), feasible ones only."""
+        need = max(self.batch_size - len(self.buffer) - len(self._pending), 1)
+        out: List[Tuple[Encoding, float]] = []
+        for _ in range(max(MAX_TRIES // REJECTION_BATCH, 1)):
             with torch.no_grad():
-                actions, logp, _ = self.policy.run(generator=self.generator)
-            return actions[0].tolist(), float(logp[0])
-        for _ in range(MAX_TRIES // REJECTION_BATCH):  # samples in batches: the first feasible one
-            with torch.no_grad():
-                actions, logp, _ = self.policy.run(generator=self.generator, samples=REJECTION_BATCH)
+                actions, logp, _ = self.policy.run(generator=self.generator,
+                                                   samples=max(need, REJECTION_BATCH) if self.constrained else need)
             for enc, lp in zip(actions.tolist(), logp.tolist()):
-                if self.feasible(enc):
-                    return enc, lp
-        return enc, lp
+                if not self.constrained or self.feasible(enc):
+                    out.append((enc, lp))
+            if len(out) >= need or not self.constrained:
+                return out[:need]
+        return out[:need] or [(enc, lp)]  # no feasible arch drawn: the last one
 
     def _observe(self, enc: Encoding, record, info: Any) -> None:
         self.buffer.append((list(enc), float(info), record.reward))
@@ -170,7 +181,7 @@ class MnasNetController(Controller):
         actions = torch.tensor([e for e, _, _ in self.buffer], dtype=torch.long)
         old_logp = torch.tensor([lp for _, lp, _ in self.buffer], dtype=torch.float64)
         adv = self.advantages(torch.tensor([r for _, _, r in self.buffer], dtype=torch.float64)).float()
-        self.buffer = []
+        self.buffer, self.queue = [], []
         epochs = self.ppo_epochs if self.algorithm == "ppo" else 1
         stats: Dict[str, float] = {}
         for _ in range(epochs):
@@ -200,7 +211,8 @@ class MnasNetController(Controller):
     def _state(self) -> Dict[str, Any]:
         return {"policy": self.policy.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "generator": self.generator.get_state(), "baseline": self.baseline, "updates": self.updates,
-                "buffer": [[list(e), lp, r] for e, lp, r in self.buffer]}
+                "buffer": [[list(e), lp, r] for e, lp, r in self.buffer],
+                "queue": [[list(e), lp] for e, lp in self.queue]}
 
     def _load_state(self, state: Mapping[str, Any]) -> None:
         self.policy.load_state_dict(state["policy"])
@@ -209,3 +221,4 @@ class MnasNetController(Controller):
         self.baseline = state["baseline"]
         self.updates = int(state["updates"])
         self.buffer = [([int(i) for i in e], float(lp), float(r)) for e, lp, r in state["buffer"]]
+        self.queue = [([int(i) for i in e], float(lp)) for e, lp in state.get("queue", [])]
