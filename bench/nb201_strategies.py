@@ -122,9 +122,13 @@ def beats(a: Dict, b: Dict) -> bool:
 
 
 def markdown(table, fronts, budgets, meta) -> str:
-    lines = [f"Date {meta['date']}, command `{meta['command']}`, wall time {meta['wall_s']:.0f} s "
-             f"(CPU {meta['cpu_s']:.0f} s in {meta['workers']} processes), load before / after: "
-             f"{meta['load_before']} / {meta['load_after']}, {meta['machine']}.", "",
+    lines = []
+    for m in meta["earlier"] + ([meta] if meta["tasks"] else []):
+        lines.append(f"{'Runs reused from ' + m['file'] + ': d' if 'file' in m else 'D'}ate {m['date']}, command "
+                     f"`{m['command']}`, wall time {m['wall_s']:.0f} s (CPU {m['cpu_s']:.0f} s in {m['workers']} "
+                     f"processes), load average before / after: {m['load_before']} / {m['load_after']}, "
+                     f"{m['machine']}.")
+    lines += ["",
              "Best found test accuracy (%), mean ± std over the seeds (of runs that found a feasible arch), "
              "regret to the best feasible arch of the file, share of runs that found a feasible arch; "
              "`*`: above random search by more than two standard errors.", ""]
@@ -220,6 +224,10 @@ def main(argv=None) -> int:
     p.add_argument("--front", action="append", default=[], metavar="LABEL=METHOD:JSON",
                    help="an extra strategy scored by its front's hypervolume (tuning)")
     p.add_argument("--no-fronts", action="store_true")
+    p.add_argument("--reuse", action="append", default=[], metavar="RESULTS_JSON",
+                   help="results.json of earlier runs: their runs of strategies not run now are kept (later files "
+                        "win), e.g. to rerun one strategy after a change; with --strategies and --no-fronts alone "
+                        "it only merges")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--out", default="outputs/bench/nb201_strategies")
     args = p.parse_args(argv)
@@ -248,17 +256,30 @@ def main(argv=None) -> int:
         tasks += [(label, m, o, s, seeds, args.budget, True) for s in pairs.values()
                   for label, (m, o) in front_strategies.items()]
     tasks.sort(key=lambda t: t[1] in ("random", "evolution"))  # the slow ones first: better packing
+    running = {(t[0], t[3].label, t[6]) for t in tasks}
+    reused: Dict[Tuple, Dict] = {}
+    earlier = []
+    for path in args.reuse:
+        old = json.loads(Path(path).read_text())
+        earlier.append({"file": path, **old["meta"]})
+        for r in old["runs"]:
+            key = (r["label"], r["setting"], r["fronts"])
+            if key not in running and r["setting"] in {s.label for s in settings}:
+                reused[key] = r
     load_before = " ".join(f"{x:.2f}" for x in os.getloadavg())
     t0 = time.perf_counter()
     with get_context("spawn").Pool(args.workers) as pool:
         results = list(tqdm(pool.imap_unordered(run_task, tasks), total=len(tasks), desc="strategy x setting"))
     wall = time.perf_counter() - t0
+    cpu_now = sum(r["cpu_s"] for r in results)
+    results += list(reused.values())
     meta = {"date": datetime.now().astimezone().isoformat(timespec="seconds"), "command": " ".join(
         ["python bench/nb201_strategies.py", *(argv if argv is not None else sys.argv[1:])]), "wall_s": wall,
-            "cpu_s": sum(r["cpu_s"] for r in results), "workers": args.workers, "load_before": load_before,
+            "cpu_s": cpu_now, "workers": args.workers, "load_before": load_before, "earlier": earlier,
+            "tasks": len(tasks),
             "load_after": " ".join(f"{x:.2f}" for x in os.getloadavg()),
             "machine": f"{os.cpu_count()} CPUs, {platform.processor() or platform.machine()}"}
-    order = {label: i for i, label in enumerate(strategies)}
+    order = {label: i for i, label in enumerate({**STRATEGIES, **strategies})}
     curves = sorted((r for r in results if not r["fronts"]), key=lambda r: order[r["label"]])
     fronts = sorted((r for r in results if r["fronts"]), key=lambda r: (r["setting"], r["label"]))
     table = summarise(curves, settings, budgets)

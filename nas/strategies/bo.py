@@ -42,7 +42,7 @@ class GPBayesOpt(Controller):
 
     name = "bo"
 
-    def __init__(self, space: Any, seed: int = 0, initial: int = 10, kappa: float = 2.0, theta: float = 3.0,
+    def __init__(self, space: Any, seed: int = 0, initial: int = 10, kappa: float = 3.0, theta: float = 3.0,
                  noise: float = 0.1, top_k: int = 10, random_candidates: int = 200, max_candidates: int = 2000,
                  batch: int = 4, feasible_only: bool = True):
         super().__init__(space, seed)
