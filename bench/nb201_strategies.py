@@ -228,6 +228,8 @@ def main(argv=None) -> int:
                    help="results.json of earlier runs: their runs of strategies not run now are kept (later files "
                         "win), e.g. to rerun one strategy after a change; with --strategies and --no-fronts alone "
                         "it only merges")
+    p.add_argument("--resume", action="store_true", help="keep the finished tasks of an interrupted run of this "
+                   "command (--out/tasks.jsonl) and run the rest")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--out", default="outputs/bench/nb201_strategies")
     args = p.parse_args(argv)
@@ -266,25 +268,34 @@ def main(argv=None) -> int:
             key = (r["label"], r["setting"], r["fronts"])
             if key not in running and r["setting"] in {s.label for s in settings}:
                 reused[key] = r
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    log = out / "tasks.jsonl"  # every finished task, as it finishes
+    done = [json.loads(line) for line in log.read_text().splitlines() if line.strip()] \
+        if args.resume and log.is_file() else []
+    finished = {(r["label"], r["setting"], r["fronts"]) for r in done}
+    todo = [t for t in tasks if (t[0], t[3].label, t[6]) not in finished]
     load_before = " ".join(f"{x:.2f}" for x in os.getloadavg())
     t0 = time.perf_counter()
-    with get_context("spawn").Pool(args.workers) as pool:
-        results = list(tqdm(pool.imap_unordered(run_task, tasks), total=len(tasks), desc="strategy x setting"))
-    wall = time.perf_counter() - t0
+    results = list(done)
+    with get_context("spawn").Pool(args.workers) as pool, open(log, "a" if args.resume else "w") as f:
+        for r in tqdm(pool.imap_unordered(run_task, todo), total=len(todo), desc="strategy x setting"):
+            results.append(r)
+            f.write(json.dumps(r) + "\n")
+            f.flush()
+    wall = time.perf_counter() - t0  # of this invocation (a --resume adds its earlier part: see tasks.jsonl)
     cpu_now = sum(r["cpu_s"] for r in results)
     results += list(reused.values())
     meta = {"date": datetime.now().astimezone().isoformat(timespec="seconds"), "command": " ".join(
         ["python bench/nb201_strategies.py", *(argv if argv is not None else sys.argv[1:])]), "wall_s": wall,
             "cpu_s": cpu_now, "workers": args.workers, "load_before": load_before, "earlier": earlier,
-            "tasks": len(tasks),
+            "tasks": len(tasks), "resumed_tasks": len(done),
             "load_after": " ".join(f"{x:.2f}" for x in os.getloadavg()),
             "machine": f"{os.cpu_count()} CPUs, {platform.processor() or platform.machine()}"}
     order = {label: i for i, label in enumerate({**STRATEGIES, **strategies})}
     curves = sorted((r for r in results if not r["fronts"]), key=lambda r: order[r["label"]])
     fronts = sorted((r for r in results if r["fronts"]), key=lambda r: (r["setting"], r["label"]))
     table = summarise(curves, settings, budgets)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     text = markdown(table, fronts, budgets, meta) + "\n" + goals(table, 100 if 100 in budgets else budgets[-1])
     cpu = {f"{r['label']} | {r['setting']}": round(r["cpu_s"], 1) for r in results}
     (out / "results.md").write_text(text)

@@ -208,8 +208,9 @@ def test_constrained_search_resumes_and_stays_feasible(tmp_path, method, opts):
     full = run_strategy(make(), task, 30, tmp_path / "full.jsonl", tmp_path / "full.pt", checkpoint_every=7,
                         progress=False)
     log, ckpt = tmp_path / "run.jsonl", tmp_path / "run.pt"
-    with pytest.raises(Killed):
-        run_strategy(make(), killing(task, 13), 30, log, ckpt, checkpoint_every=7, progress=False)
+    assert full.evaluations >= 4
+    with pytest.raises(Killed):  # killed half-way through the evaluations (repeats are not evaluated)
+        run_strategy(make(), killing(task, full.evaluations // 2), 30, log, ckpt, checkpoint_every=7, progress=False)
     res = run_strategy(make(), task, 30, log, ckpt, checkpoint_every=7, progress=False)
     assert figures(res, space) == figures(full, space)
     feasible = [r.result["latency_ms"] <= 11.0 for r in full.records]

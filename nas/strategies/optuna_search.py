@@ -17,9 +17,10 @@ decision, using Optuna's ask/tell study API and storage.
   asked again. Rejected trials count neither toward the budget nor toward ``n_startup_trials``, and
   are left out of ``records``, ``best`` and ``front``. NSGA-II's fronts span the whole latency range:
   multi-objective studies ignore the constraint.
-- ``fresh`` (default on): an asked arch this search evaluated before is told at once its known
-  figures, as a rejected trial, and asked again (the driver would count a repeat against the budget
-  without learning anything; TPE proposes many near its end).
+- ``fresh`` (default on): an asked arch this search evaluated before is failed at once (a rejected
+  trial that the sampler ignores) and the sampler asked again, re-seeded, up to ``FRESH_TRIES`` times
+  (the driver would count a repeat against the budget without learning anything; TPE proposes many
+  near its end).
 - Choices that are None/bool/int/float/str and unambiguous are suggested as themselves (Optuna stores
   the choice index, so floats and ints come back exactly); others (or ``1`` beside ``1.0``/``True``) are
   suggested by their ``repr``. Either way the arch holds the space's own choice objects.
@@ -37,6 +38,7 @@ from nas.strategies.controller import Controller
 from nas.strategies.registry import STRATEGIES
 
 SAMPLERS = ("auto", "tpe", "nsga2", "random")
+FRESH_TRIES = 10  # asks (re-seeded) to get an arch not evaluated before; then the repeat is proposed
 
 
 def choice_specs(choices: Sequence[Any]) -> Tuple[Any, ...]:
@@ -121,9 +123,10 @@ class OptunaSearch(Controller):
         self._trials: Dict[int, Any] = {}  # asked trials by number
 
     # --- study and sampler -------------------------------------------------------------------------
-    def _make_sampler(self, n_complete: int, n_rejected: int = 0):
+    def _make_sampler(self, n_complete: int, n_rejected: int = 0, retry: int = 0):
         samplers = self.optuna.samplers
-        seed = seed_stream("optuna", self.sampler_name, self.seed, n_complete) & 0xFFFFFFFF
+        parts = ("optuna", self.sampler_name, self.seed, n_complete) + (("retry", retry) if retry else ())
+        seed = seed_stream(*parts) & 0xFFFFFFFF
         try:
             if self.sampler_name == "tpe":
                 return samplers.TPESampler(seed=seed, n_startup_trials=self.n_startup_trials + n_rejected,
@@ -192,23 +195,25 @@ class OptunaSearch(Controller):
 
     # --- ask / tell hooks --------------------------------------------------------------------------
     def _propose(self) -> Tuple[Encoding, Any]:
+        repeats = 0
         for tries in range(1, MAX_TRIES + 1):
             every = self._complete(rejected=True)
-            n_rejected = sum(1 for t in every if t.user_attrs.get("rejected")) if self.rejects or self.fresh else 0
-            self.study.sampler = self._reuse_cache(self._make_sampler(len(every), n_rejected))
+            n_rejected = sum(1 for t in every if t.user_attrs.get("rejected")) if self.rejects else 0
+            self.study.sampler = self._reuse_cache(self._make_sampler(len(every), n_rejected, repeats))
             trial = self.study.ask()
             trial.set_user_attr("worker", self.worker_id)
             enc = [spec_index(s, trial.suggest_categorical(d.label, s)) for d, s in zip(self.decisions, self.specs)]
             infeasible = self.rejects and not self.feasible(enc)
-            known = self.fresh and tuple(enc) in self._known
+            known = self.fresh and repeats < FRESH_TRIES and tuple(enc) in self._known
             if tries == MAX_TRIES or not (infeasible or known):
                 break
             trial.set_user_attr("rejected", True)
-            if infeasible:  # the worst value so far: what the hard constraint makes of it
+            if infeasible:  # the worst value so far: what the hard constraint makes of it (TPE learns it)
                 values = [v for t in every for v in t.values]
                 self.study.tell(trial, [min([0.0] + values) if self.directions[0] == "maximize" else max([0.0] + values)])
-            else:  # a repeat: its known figures again, at no evaluation
-                self.study.tell(trial, self._values(self.history[self._known[tuple(enc)]].result, len(self.history)))
+            else:  # a repeat: failed (the study learns nothing new, nor grows), asked again re-seeded
+                repeats += 1
+                self.study.tell(trial, state=self.optuna.trial.TrialState.FAIL)
         self._trials[trial.number] = trial
         return enc, trial.number
 
