@@ -17,10 +17,11 @@ decision, using Optuna's ask/tell study API and storage.
   asked again. Rejected trials count neither toward the budget nor toward ``n_startup_trials``, and
   are left out of ``records``, ``best`` and ``front``. NSGA-II's fronts span the whole latency range:
   multi-objective studies ignore the constraint.
-- ``fresh`` (default on): an asked arch this search evaluated before is failed at once (a rejected
+- ``fresh`` (default off): an asked arch this search evaluated before is failed at once (a rejected
   trial that the sampler ignores) and the sampler asked again, re-seeded, up to ``FRESH_TRIES`` times
-  (the driver would count a repeat against the budget without learning anything; TPE proposes many
-  near its end).
+  (the driver counts a repeat against the budget without learning anything, and TPE proposes many
+  near its end; but each extra ask costs a full TPE step, which made a 300-query search several
+  times slower on NAS-Bench-201).
 - Choices that are None/bool/int/float/str and unambiguous are suggested as themselves (Optuna stores
   the choice index, so floats and ints come back exactly); others (or ``1`` beside ``1.0``/``True``) are
   suggested by their ``repr``. Either way the arch holds the space's own choice objects.
@@ -75,7 +76,7 @@ class OptunaSearch(Controller):
                  directions: Optional[Sequence[str]] = None, storage: Any = None, study_name: Optional[str] = None,
                  n_startup_trials: int = 5, population_size: int = 10,
                  sampler_options: Optional[Mapping[str, Any]] = None, worker_id: Optional[str] = None,
-                 quiet: bool = True, feasible_only: bool = True, fresh: bool = True):
+                 quiet: bool = True, feasible_only: bool = True, fresh: bool = False):
         super().__init__(space, seed)
         import optuna
 
