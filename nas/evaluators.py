@@ -10,7 +10,8 @@
   optimistic).
 
 ``oneshot`` and ``proxy`` train on the weight split and score on the architecture split (held out from
-that training). An evaluator may carry ``notes`` for the search's summary and offer
+that training); under torchrun both train data-parallel (``nas.distributed``) and every rank scores its
+share. An evaluator may carry ``notes`` for the search's summary and offer
 ``summarize(records, reward) -> (figures, notes)`` (ground truth it knows; the controller job adds
 them to the summary).
 """
@@ -28,6 +29,7 @@ from typing import Any, Callable, Dict, Optional
 import torch
 from tqdm import tqdm
 
+from nas import distributed as dist
 from nas.data import BatchLoader, SearchData
 from nas.profile import profile
 from nas.registry import Registry
@@ -90,8 +92,9 @@ class ProxyEvaluator(Evaluator):
         opt, sched = make_optimizer(child, self.recipe)
         loader = BatchLoader(self.data.weight, self.recipe.batch_size, augment=self.recipe.augment, seed=self.seed,
                              drop_last=True)
+        train_net = dist.prepare(child, self.device)
         for epoch in range(self.recipe.epochs):
-            train_epoch(child, loader, opt, self.recipe, epoch, self.device, progress=False)
+            train_epoch(train_net, loader, opt, self.recipe, epoch, self.device, progress=False)
             sched.step()
         return self.figures(arch, evaluate(child, self.data.arch, device=self.device)["val_acc"], started)
 
@@ -127,11 +130,14 @@ class OneShotEvaluator(Evaluator):
         opt, sched = make_optimizer(self.supernet, self.recipe)
         loader = BatchLoader(self.data.weight, self.recipe.batch_size, augment=self.recipe.augment, seed=self.seed,
                              drop_last=True)
+        train_net = dist.prepare(self.supernet, self.device, find_unused_parameters=True)  # every rank: same paths
+        progress = progress and dist.is_main()
         for epoch in tqdm(range(self.recipe.epochs), desc="supernet (uniform single path)", disable=not progress):
-            train_epoch(self.supernet, loader, opt, self.recipe, epoch, self.device,
+            train_epoch(train_net, loader, opt, self.recipe, epoch, self.device,
                         before_step=lambda: self.supernet.set_arch(self.space.sample(rng)), progress=progress)
             sched.step()
-        atomic_torch_save({"supernet": self.supernet.state_dict(), "space": self.space.name}, self.cache_path)
+        if dist.is_main():
+            atomic_torch_save({"supernet": self.supernet.state_dict(), "space": self.space.name}, self.cache_path)
         return self.cache_path
 
     def __call__(self, arch: Arch) -> Dict[str, float]:

@@ -215,6 +215,7 @@ class TrainResult(_File):
     latency: Optional[Dict[str, Any]] = None
     checkpoint: str = "checkpoint.pt"
     seconds: Optional[float] = None
+    seed: Optional[int] = None  # the run's seed (init, batch order, augmentation)
     history: List[Dict[str, Any]] = field(default_factory=list)
     kind: str = TRAIN_KIND
     schema_version: int = TRAIN_SCHEMA

@@ -121,6 +121,27 @@ def test_app_search_on_the_benchmark(tmp_path):
     assert json.loads((tmp_path / "run" / "latency_table.json").read_text())["source"] == "benchmark"
 
 
+@needs_data
+def test_app_shared_study_workers_keep_the_hard_constraint(tmp_path):
+    """Two evolution workers on one shared study (method.storage) through the app: the job's hard
+    constraint reaches the controller each worker rebuilds from the study, so every arch is feasible."""
+    from nas.search.run import run_search
+    from test_search import compose_search
+
+    storage = f"journal:{tmp_path / 'study.log'}"
+    for seed, budget in ((0, 8), (1, 16)):  # the second worker goes on from the study the first left
+        cfg = compose_search("space=nb201", "evaluator=benchmark", "method=evolution", f"method.budget={budget}",
+                             "method.options.population_size=4", "method.options.sample_size=2",
+                             f"method.storage={storage}", "latency.table=benchmark", "latency.device=gold_6226",
+                             "latency.target_ms=8", "latency.constraint=hard", "benchmark.dataset=cifar100",
+                             "data.limit_train=64", "data.limit_val=32", f"seed={seed}",
+                             f"out_dir={tmp_path / f'w{seed}'}")
+        summary = run_search(cfg, tmp_path)
+    lines = [json.loads(line) for w in ("w0", "w1") for line in (tmp_path / w / "archs.jsonl").read_text().splitlines()]
+    assert len(lines) == 16 and all(line["result"]["latency_ms"] <= 8 for line in lines)
+    assert summary.figures["found_feasible"] == 16 and summary.figures["regret"] >= 0
+
+
 def space_string(tmp_path):
     from nas.space import Arch
 

@@ -29,6 +29,9 @@ class LatencyConf:
     cache_dir: str = "outputs/latency_tables"
     rebuild: bool = False
     measure: bool = True  # time the found archs end to end on the device
+    runtime: str = "eager"  # eager | executorch | onnxruntime | openvino: the table's runtime (a table of another is refused)
+    allow_busy: bool = False  # build / measure even on a busy machine (warns loudly, records the load)
+    busy_wait: float = 120.0  # seconds to wait for a quieter window before refusing
 
 
 @dataclass
@@ -49,7 +52,7 @@ class ControllerMethodConf:
     alpha: Optional[float] = None  # reward exponents; null: latency.constraint's (soft -0.07/-0.07, hard 0/-inf;
     #                                0/0: reward = accuracy, unconstrained)
     beta: Optional[float] = None
-    storage: Optional[str] = None  # optuna: sqlite:///study.db or any RDB URL shared by workers
+    storage: Optional[str] = None  # a study shared by workers: an RDB URL or journal:<file> (docs/distributed.md)
     measure_each: bool = False  # time every sampled arch on the device instead of the table
     checkpoint_every: int = 10
 

@@ -19,6 +19,7 @@ from nas.strategies.base import Record, SearchError, Strategy, StrategyError, ch
 from nas.strategies.driver import SearchResult, load_checkpoint, read_log, run_strategy, save_checkpoint
 from nas.strategies.job import LatencySettings, SearchJob
 from nas.strategies.registry import STRATEGIES, create_strategy, strategy_options
+from nas.strategies.shared_study import build_strategy
 from nas.strategies.reward import CONSTRAINTS, MnasReward, make_reward, mnas_reward
 from nas.strategies import bo as _bo  # noqa: F401  (registers the strategies)
 from nas.strategies import evolution as _evolution  # noqa: F401
@@ -28,6 +29,6 @@ from nas.strategies import random_search as _random_search  # noqa: F401
 from nas.strategies import rl as _rl  # noqa: F401
 
 __all__ = ["CONSTRAINTS", "LatencySettings", "MnasReward", "Record", "STRATEGIES", "SearchError", "SearchJob",
-           "SearchResult", "Strategy", "StrategyError", "check_result", "create_strategy", "load_checkpoint",
+           "SearchResult", "Strategy", "StrategyError", "build_strategy", "check_result", "create_strategy", "load_checkpoint",
            "make_reward", "mnas_reward", "pareto_front", "read_log", "run_strategy", "save_checkpoint",
            "strategy_options"]

@@ -4,10 +4,16 @@ decision, using Optuna's ask/tell study API and storage.
 - ``sampler='tpe'`` (Bergstra et al. 2011) for the single ``reward``; ``'nsga2'`` (Deb et al. 2002) for
   several objectives, e.g. ``objectives=('accuracy', 'latency_ms')``, whose non-dominated trials are the
   Pareto front (:meth:`OptunaSearch.front`); ``'random'``; ``'auto'`` picks tpe / nsga2.
-- ``storage='sqlite:///search.db'`` (or any RDB URL, or an Optuna storage object) plus ``study_name``:
-  several workers share one study (give each its own ``seed``), and a killed search continues where it
-  stopped (``load_if_exists``). A trial the killed worker left RUNNING is marked FAIL and its arch is
-  enqueued again, so it is evaluated once more. The budget counts COMPLETE trials of the whole study.
+- ``storage='sqlite:///search.db'`` (or any RDB URL, ``journal:<file>`` / a path for an Optuna journal
+  file, or an Optuna storage object) plus ``study_name``: several workers share one study (give each
+  its own ``seed``), and a killed search continues where it stopped (``load_if_exists``). A trial the
+  killed worker left RUNNING is marked FAIL and its arch is enqueued again, so it is evaluated once
+  more. The budget counts COMPLETE trials of the whole study. No arch is evaluated twice: a proposal
+  another worker is evaluating (RUNNING) is withdrawn (FAIL, ``nas_duplicate_of``) and the sampler asked
+  again (up to ``claim_retries`` times, then it waits up to ``claim_wait_s`` for that trial); a proposal
+  the study holds COMPLETE is told its figures again without evaluating (``nas_cached_from``, it counts
+  toward the budget like a single worker's cached repeat). ``nas.strategies.shared_study`` runs
+  evolution, mnasnet and random search the same way.
 - Reproducible: before each ask the sampler is re-seeded from ``(seed, number of complete trials)``, so
   the same seed and the same history give the same archs, also after a resume.
 - ``feasible_only`` (default on; single-objective studies): with a hard latency constraint handed over
@@ -31,12 +37,14 @@ from __future__ import annotations
 
 import math
 import socket
+import time
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from nas.strategies.base import (MAX_TRIES, OBJECTIVE_SENSES, Encoding, Record, Strategy, StrategyError,
                                  check_result, seed_stream)
 from nas.strategies.controller import Controller
 from nas.strategies.registry import STRATEGIES
+from nas.strategies.study import open_storage, running_clash, wait_while_running
 
 SAMPLERS = ("auto", "tpe", "nsga2", "random")
 FRESH_TRIES = 10  # asks (re-seeded) to get an arch not evaluated before; then the repeat is proposed
@@ -67,8 +75,8 @@ class OptunaSearch(Controller):
     default 5) and ``population_size`` (NSGA-II; default 10): tuned for budgets of 100-300 on
     NAS-Bench-201 settings the benchmark script does not report (Optuna's own 10 and 50 did worse);
     ``sampler_options`` (more sampler keyword arguments);
-    ``worker_id`` (default ``<host>-seed<seed>``: whose RUNNING trials a resume reclaims); ``quiet``;
-    ``feasible_only``, ``fresh`` (see the module docstring)."""
+    ``worker_id`` (default ``<host>-seed<seed>``: whose RUNNING trials a resume reclaims); ``claim_retries``
+    and ``claim_wait_s`` (shared studies); ``quiet``; ``feasible_only``, ``fresh`` (see the module docstring)."""
 
     name = "optuna"
 
@@ -76,9 +84,13 @@ class OptunaSearch(Controller):
                  directions: Optional[Sequence[str]] = None, storage: Any = None, study_name: Optional[str] = None,
                  n_startup_trials: int = 5, population_size: int = 10,
                  sampler_options: Optional[Mapping[str, Any]] = None, worker_id: Optional[str] = None,
-                 quiet: bool = True, feasible_only: bool = True, fresh: bool = False):
+                 claim_retries: int = 10, claim_wait_s: float = 300.0, quiet: bool = True,
+                 feasible_only: bool = True, fresh: bool = False):
         super().__init__(space, seed)
         import optuna
+
+        spec, storage = storage, open_storage(storage)
+        self.claim_retries, self.claim_wait_s = int(claim_retries), float(claim_wait_s)
 
         self.optuna = optuna
         if quiet:
@@ -119,15 +131,17 @@ class OptunaSearch(Controller):
         self.persistent = storage is not None
         self.replays_log = not self.persistent
         self.study_name = study_name or f"nas-{space.name}-{'-'.join(self.objectives)}"
-        self.storage_name = storage if isinstance(storage, str) else type(storage).__name__
+        self.storage_name = spec if isinstance(spec, str) else type(spec).__name__
         self.study = self._open_study(storage)
         self._trials: Dict[int, Any] = {}  # asked trials by number
 
     # --- study and sampler -------------------------------------------------------------------------
-    def _make_sampler(self, n_complete: int, n_rejected: int = 0, retry: int = 0):
+    def _make_sampler(self, n_complete: int, attempt: int = 0, n_rejected: int = 0):
+        """The sampler for the next ask: seeded from ``(seed, complete trials, attempt)`` (attempt: a
+        retry after a withdrawn or repeated proposal); TPE's startup grows by the rejected trials."""
         samplers = self.optuna.samplers
-        parts = ("optuna", self.sampler_name, self.seed, n_complete) + (("retry", retry) if retry else ())
-        seed = seed_stream(*parts) & 0xFFFFFFFF
+        parts = (n_complete,) if attempt == 0 else (n_complete, attempt)
+        seed = seed_stream("optuna", self.sampler_name, self.seed, *parts) & 0xFFFFFFFF
         try:
             if self.sampler_name == "tpe":
                 return samplers.TPESampler(seed=seed, n_startup_trials=self.n_startup_trials + n_rejected,
@@ -159,8 +173,17 @@ class OptunaSearch(Controller):
         optuna = self.optuna
         where = f"study '{self.study_name}' in {self.storage_name}"
         try:
-            study = optuna.create_study(storage=storage, study_name=self.study_name, directions=self.directions,
-                                        load_if_exists=self.persistent, sampler=self._make_sampler(0))
+            for attempt in range(6 if self.persistent else 1):
+                try:
+                    study = optuna.create_study(storage=storage, study_name=self.study_name,
+                                                directions=self.directions, load_if_exists=self.persistent,
+                                                sampler=self._make_sampler(0))
+                    break
+                except Exception as err:  # noqa: BLE001 - workers creating one new database race (its schema)
+                    race = any(w in type(err).__name__ + str(err) for w in ("IntegrityError", "locked"))
+                    if attempt == 5 or not race:
+                        raise
+                    time.sleep(0.2 * (attempt + 1))
         except Exception as err:  # bad URL, missing driver, unreachable database: one clear message
             raise StrategyError(f"optuna storage {self.storage_name}", "storage", "a reachable RDB URL such as "
                                 f"sqlite:///search.db ({type(err).__name__}: {err})") from None
@@ -181,7 +204,8 @@ class OptunaSearch(Controller):
             for t in running:
                 if t.user_attrs.get("worker") == self.worker_id:
                     study.tell(t.number, state=optuna.trial.TrialState.FAIL)
-                    study.enqueue_trial(dict(t.params), user_attrs={"requeued_from": t.number})
+                    keep = {k: t.user_attrs[k] for k in ("nas_info",) if k in t.user_attrs}
+                    study.enqueue_trial(dict(t.params), user_attrs={"requeued_from": t.number, **keep})
         return study
 
     def _complete(self, rejected: bool = False) -> List[Any]:
@@ -196,27 +220,47 @@ class OptunaSearch(Controller):
 
     # --- ask / tell hooks --------------------------------------------------------------------------
     def _propose(self) -> Tuple[Encoding, Any]:
-        repeats = 0
+        """Ask the sampler; an infeasible ask (``rejects``) is told the worst value and a repeat (``fresh``)
+        is failed, then the sampler is asked again; a shared study's proposal that another worker is
+        evaluating is withdrawn and asked again (``claim_retries``, then it waits for that trial)."""
+        repeats = withdrawn = 0
         for tries in range(1, MAX_TRIES + 1):
             every = self._complete(rejected=True)
             n_rejected = sum(1 for t in every if t.user_attrs.get("rejected")) if self.rejects else 0
-            self.study.sampler = self._reuse_cache(self._make_sampler(len(every), n_rejected, repeats))
+            sampler = self._make_sampler(len(every), repeats + withdrawn, n_rejected=n_rejected)
+            self.study.sampler = self._reuse_cache(sampler)
             trial = self.study.ask()
             trial.set_user_attr("worker", self.worker_id)
             enc = [spec_index(s, trial.suggest_categorical(d.label, s)) for d, s in zip(self.decisions, self.specs)]
+            self._asked(trial)
             infeasible = self.rejects and not self.feasible(enc)
             known = self.fresh and repeats < FRESH_TRIES and tuple(enc) in self._known
-            if tries == MAX_TRIES or not (infeasible or known):
+            if tries < MAX_TRIES and (infeasible or known):
+                trial.set_user_attr("rejected", True)
+                if infeasible:  # the worst value so far: what the hard constraint makes of it (TPE learns it)
+                    values = [v for t in every for v in t.values]
+                    worst = min([0.0] + values) if self.directions[0] == "maximize" else max([0.0] + values)
+                    self.study.tell(trial, [worst])
+                else:  # a repeat: failed (the study learns nothing new, nor grows), asked again re-seeded
+                    repeats += 1
+                    self.study.tell(trial, state=self.optuna.trial.TrialState.FAIL)
+                continue
+            clash = running_clash(self.study, trial) if self.persistent else None
+            if clash is None:
                 break
-            trial.set_user_attr("rejected", True)
-            if infeasible:  # the worst value so far: what the hard constraint makes of it (TPE learns it)
-                values = [v for t in every for v in t.values]
-                self.study.tell(trial, [min([0.0] + values) if self.directions[0] == "maximize" else max([0.0] + values)])
-            else:  # a repeat: failed (the study learns nothing new, nor grows), asked again re-seeded
-                repeats += 1
+            if withdrawn < self.claim_retries:  # another worker evaluates this arch: withdraw, ask again
+                withdrawn += 1
+                trial.set_user_attr("nas_duplicate_of", clash)
                 self.study.tell(trial, state=self.optuna.trial.TrialState.FAIL)
+                continue
+            if clash < trial.number:  # the earlier claim goes on; this one waits for its figures
+                wait_while_running(self.study, clash, self.claim_wait_s)
+            break
         self._trials[trial.number] = trial
         return enc, trial.number
+
+    def _asked(self, trial: Any) -> None:
+        """Hook: a trial was just asked and its params suggested (the sampler ran)."""
 
     def _values(self, result: Mapping[str, Any], step: int) -> List[float]:
         values = []
@@ -245,6 +289,21 @@ class OptunaSearch(Controller):
     # --- results -----------------------------------------------------------------------------------
     def num_done(self) -> int:
         return len(self._complete()) if self.persistent else len(self.history)
+
+    def lookup(self, arch):
+        """A shared study: the first COMPLETE trial of ``arch`` (any worker's), marking the pending trial of
+        ``arch`` as its cached repeat; else this worker's history."""
+        if not self.persistent:
+            return super().lookup(arch)
+        enc = self.space.encode(arch)
+        for t in self._complete():
+            if self.trial_record(t).arch.choices == arch.choices:
+                for pending, number in self._pending:
+                    if pending == enc:
+                        self._trials[number].set_user_attr("nas_cached_from", t.number)
+                        break
+                return self.trial_record(t)
+        return None
 
     def trial_record(self, trial: Any) -> Record:
         enc = [spec_index(s, trial.params[d.label]) for d, s in zip(self.decisions, self.specs)]
