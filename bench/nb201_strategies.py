@@ -19,9 +19,11 @@ seeds 0-19). Besides, NSGA-II (``optuna`` with objectives accuracy and latency) 
 scored by the hypervolume of their evaluated archs' front against the file's true front on each
 (dataset, device) pair of the settings (``--no-fronts`` skips that).
 
-Writes to ``--out`` (outputs/bench/nb201_strategies): ``results.md`` (the tables), ``results.json``
-(every run's best-so-far curve), ``regret.png`` (mean regret vs queries per setting) and ``tb/``
-(TensorBoard: ``<setting>/<strategy>`` regret per query). Needs the NAS-Bench-201 file (docs/nb201.md).
+Writes to ``--out`` (outputs/bench/nb201_strategies): ``results.md`` (the tables; each strategy against
+random search: difference of the means, its standard error, a one-sided Mann-Whitney U test over the
+seeds), ``results.json`` (every run's best-so-far curve), ``regret.png`` (mean regret vs queries per
+setting) and ``tb/`` (TensorBoard: ``<setting>/<strategy>`` regret per query). Needs the NAS-Bench-201
+file (docs/nb201.md).
 """
 
 from __future__ import annotations
@@ -110,7 +112,8 @@ def summarise(results: List[Dict], settings: List[Setting], budgets) -> Dict[str
             for b in budgets:
                 best = [c[b - 1] for c in r["curves"]]
                 mean, std, n = stats(best)
-                row[b] = {"mean": mean, "std": std, "n": n, "regret": opt - mean, "found": n / len(best)}
+                row[b] = {"mean": mean, "std": std, "n": n, "regret": opt - mean, "found": n / len(best),
+                          "values": best}
             table.setdefault(s.label, {"optimum": opt})[r["label"]] = row
     return table
 
@@ -119,6 +122,38 @@ def beats(a: Dict, b: Dict) -> bool:
     """``a``'s mean above ``b``'s by more than two standard errors of the difference."""
     se = math.sqrt(a["std"] ** 2 / max(a["n"], 1) + b["std"] ** 2 / max(b["n"], 1))
     return a["mean"] - b["mean"] > 2 * se
+
+
+def p_greater(x, y) -> float:
+    """One-sided Mann-Whitney U test over the seeds that ``x`` exceeds ``y`` (a run that found no feasible
+    arch ranks below every run that did): its p-value."""
+    from scipy.stats import mannwhitneyu
+
+    def worst(v):
+        return [-math.inf if a is None or (isinstance(a, float) and math.isnan(a)) else a for a in v]
+
+    return float(mannwhitneyu(worst(x), worst(y), alternative="greater").pvalue) if len(x) > 1 and len(y) > 1 \
+        else math.nan
+
+
+def versus_random(table, budgets, base_label: str = "random") -> List[str]:
+    """Each strategy against ``base_label`` (random search) per setting and budget: difference of the means,
+    its standard error, the one-sided Mann-Whitney p-value."""
+    lines = ["| setting | strategy | " + " | ".join(f"{b} queries" for b in budgets) + " |",
+             "|" + "---|" * (2 + len(budgets))]
+    for setting, rows in table.items():
+        base = rows.get(base_label)
+        for label, row in rows.items():
+            if label in ("optimum", "random", base_label) or base is None:
+                continue
+            cells = []
+            for b in budgets:
+                a, r = row[b], base[b]
+                se = math.sqrt(a["std"] ** 2 / max(a["n"], 1) + r["std"] ** 2 / max(r["n"], 1))
+                p = p_greater(a.get("values", []), r.get("values", []))
+                cells.append(f"{a['mean'] - r['mean']:+.2f} ± {se:.2f}{'*' if beats(a, r) else ''} (p {p:.2g})")
+            lines.append(f"| {setting} | {label} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def markdown(table, fronts, budgets, meta) -> str:
@@ -146,13 +181,27 @@ def markdown(table, fronts, budgets, meta) -> str:
                 found = "" if c["found"] == 1 else f", found {c['found']:.0%}"
                 cells.append(f"{c['mean']:.2f} ± {c['std']:.2f}{star} (regret {c['regret']:.2f}{found})")
             lines.append(f"| {setting} ({rows['optimum']:.2f}) | {label} | " + " | ".join(cells) + " |")
+    lines += ["", "Against random search: the difference of the mean best found accuracy (points) ± its standard "
+              "error; `*`: more than two standard errors; p: one-sided Mann-Whitney U test over the seeds that the "
+              "strategy's best found accuracy exceeds random search's (a run without a feasible arch ranks last).",
+              ""] + versus_random(table, budgets)
+    lines += ["", "The learning strategies against random search restricted to feasible archs (`feasible_only`, what "
+              "the latency model alone gives), constrained settings:", ""]
+    constrained = {s: r for s, r in table.items() if "unconstrained" not in s}
+    lines += versus_random(constrained, budgets, "random, feasible only")
     if fronts:
         lines += ["", "Hypervolume of the evaluated archs' accuracy-latency front over the file's true front's "
-                  "(reference: the dearest arch's latency, the median accuracy), mean ± std:", "",
+                  "(reference: the dearest arch's latency, the median accuracy), mean ± std; p: one-sided Mann-"
+                  "Whitney U test over the seeds that it exceeds random search's:", "",
                   "| dataset, device | strategy | " + " | ".join(f"{b} queries" for b in budgets) + " |",
                   "|" + "---|" * (2 + len(budgets))]
         for r in fronts:
-            cells = [f"{np.mean(col):.3f} ± {np.std(col, ddof=1):.3f}" for col in zip(*r["ratios"])]
+            base = next((q for q in fronts if q["setting"] == r["setting"] and q["label"] == "random"), None)
+            cells = []
+            for k, col in enumerate(zip(*r["ratios"])):
+                p = "" if base is None or base is r else \
+                    f" (p {p_greater(list(col), [x[k] for x in base['ratios']]):.2g})"
+                cells.append(f"{np.mean(col):.3f} ± {np.std(col, ddof=1):.3f}{p}")
             lines.append(f"| {r['setting'].split(' <=')[0]} | {r['label']} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -162,8 +211,10 @@ def goals(table, budget: int = 100) -> str:
     constrained = [s for s in table if "unconstrained" not in s]
     for label in LEARNING:
         won = [s for s in constrained if label in table[s] and beats(table[s][label][budget], table[s]["random"][budget])]
+        sig = [s for s in constrained if label in table[s] and p_greater(table[s][label][budget]["values"],
+                                                                          table[s]["random"][budget]["values"]) < 0.05]
         lines.append(f"- {label} beats random search by more than 2 SE on {len(won)} of {len(constrained)} "
-                     f"constrained settings")
+                     f"constrained settings (one-sided Mann-Whitney p < 0.05 on {len(sig)})")
     for setting, goal in GOALS.items():
         if setting not in table:
             continue
