@@ -113,6 +113,8 @@ class SearchSummary(_File):
     seconds_before_resume: Optional[float] = None
     history: List[Dict[str, Any]] = field(default_factory=list)
     notes: List[str] = field(default_factory=list)
+    # further figures of the search, e.g. against a benchmark's ground truth (regret, hypervolume_ratio)
+    figures: Dict[str, Any] = field(default_factory=dict)
     kind: str = SEARCH_KIND
     schema_version: int = SEARCH_SCHEMA
 

@@ -135,10 +135,11 @@ SEARCH = [f"space.name={S}", f"latency.table={T}", *SMALL]
 CASES = [
     # --- search: names, keys, types (issue items 5, 6) ---
     ("search", ["method=foo"],
-     "command line: method: expected one of evolution, fbnet, mnasnet, optuna, random, got 'foo'"),
+     "command line: method: expected one of bo, evolution, fbnet, mnasnet, optuna, random, got 'foo'"),
     ("search", ["space=foo"], "command line: space: expected one of fbnet, mnasnet, nb201, seeds, got 'foo'"),
     ("search", ["data=foo"], "command line: data: expected one of cifar10, cifar100, digits, imagefolder, got 'foo'"),
-    slow("search", ["evaluator=foo"], "command line: evaluator: expected one of oneshot, proxy, zerocost, got 'foo'"),
+    slow("search", ["evaluator=foo"],
+         "command line: evaluator: expected one of benchmark, oneshot, proxy, zerocost, got 'foo'"),
     slow("search", ["+experiment=foo"], "command line: experiment: expected one of cifar10_fbnet, got 'foo'"),
     ("search", ["method.epochs=abc"], "command line: method.epochs: expected an integer, got 'abc'"),
     ("search", ["latency.target_ms=abc"], "command line: latency.target_ms: expected a number, got 'abc'"),
@@ -355,4 +356,4 @@ def test_help_lists_options_not_schemas(capsys):
         groups = out.split("Config groups (group=option):")[-1].split("Config (")[0] if "Config groups" in out else ""
         assert f"nas.{name}" in out and "Config (override any key" in out and "schema" not in groups, name
     assert _apps()["search"](["--help"]) == 0
-    assert "  method: evolution, fbnet (chosen), mnasnet, optuna, random" in capsys.readouterr().out
+    assert "  method: bo, evolution, fbnet (chosen), mnasnet, optuna, random" in capsys.readouterr().out

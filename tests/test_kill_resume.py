@@ -109,6 +109,7 @@ METHODS = {
                   "method.options.sample_size=3"],
     "optuna": ["method=optuna", *CONTROLLER, "+method.options.n_startup_trials=4"],
     "random": ["method=random", *CONTROLLER],
+    "bo": ["method=bo", *CONTROLLER, "method.options.initial=4"],
 }
 
 

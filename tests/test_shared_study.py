@@ -119,18 +119,43 @@ def test_storage_and_option_errors(tmp_path):
         SharedController(space, controller="evolution", options={"population_size": 1}, storage=str(tmp_path / "s"))
     with pytest.raises(StrategyError, match="one of evolution, mnasnet, random"):
         SharedController(space, controller="fbnet", storage=str(tmp_path / "s"))
-    SharedController(space, controller="evolution", options={"population_size": 6}, storage=str(tmp_path / "s.log"))
+    SharedController(space, controller="evolution", options={"population_size": 6, "sample_size": 3},
+                     storage=str(tmp_path / "s.log"))
     with pytest.raises(StrategyError, match="nas_controller_options"):  # a worker with other options
-        SharedController(space, controller="evolution", options={"population_size": 7}, storage=str(tmp_path / "s.log"),
-                         study_name="nas-toy6x4-evolution")
+        SharedController(space, controller="evolution", options={"population_size": 7, "sample_size": 3},
+                         storage=str(tmp_path / "s.log"), study_name="nas-toy6x4-evolution")
     method = {"budget": 5, "storage": str(tmp_path / "cfg.log"),
-              "options": {"population_size": 6, "study_name": "cfg", "worker_id": "w"}}
+              "options": {"population_size": 6, "sample_size": 3, "study_name": "cfg", "worker_id": "w"}}
     s = build_strategy("evolution", space, 3, method)
     assert isinstance(s, SharedController) and s.name == "evolution" and s.worker_id == "w"
-    assert s.run_settings == {"budget": 5} and s.controller_options == {"population_size": 6}
+    assert s.run_settings == {"budget": 5} and s.controller_options == {"population_size": 6, "sample_size": 3}
     assert issubclass(STRATEGIES.get("evolution"), Controller)
     with pytest.raises(StrategyError, match="storage: expected no storage"):  # the class alone keeps no study
         STRATEGIES.get("evolution").from_config(space, 3, method)
+
+
+@pytest.mark.parametrize("method, opts", METHODS + [("random", {"feasible_only": True})],
+                         ids=[m for m, _ in METHODS] + ["random-feasible"])
+def test_hard_constraint_reaches_shared_workers(tmp_path, method, opts):
+    """``Strategy.constrain`` (the job's hard constraint) on a shared-study worker: the controller itself
+    proposes feasible archs only (evolution, mnasnet, TPE, random with feasible_only), as it does alone;
+    plain random search stays plain."""
+    storage = str(tmp_path / "study.log")
+    task = ChainTask(toy_space(), seed=1, coupling=1.0)
+    a, b = worker(method, opts, storage, 0), worker(method, opts, storage, 1)
+    feasible = lambda arch: a.space.encode(arch)[0] != 0  # noqa: E731 - a quarter of the space is infeasible
+    for w in (a, b):
+        w.constrain(feasible)
+    evaluated = interleaved([a, b], task, 24)
+    off = sum(enc[0] == 0 for enc in evaluated)
+    if method == "random" and not opts:
+        assert off > 0  # plain: about a quarter infeasible
+    else:
+        assert off == 0, f"{off} infeasible archs evaluated"
+    assert len(evaluated) == len(set(evaluated))
+    rejected = [t for t in trials(storage) if t.user_attrs.get("rejected")]
+    assert bool(rejected) is (method == "optuna")  # only TPE learns the infeasible region from told trials
+    assert all(a.space.encode(r.arch)[0] != 0 for r in a.records()) or (method == "random" and not opts)
 
 
 # --- kill -9 of a worker process ---------------------------------------------------------------------
@@ -146,8 +171,8 @@ task = ChainTask(space, seed=1, coupling=1.0)
 def evaluate(arch):
     time.sleep({sleep})
     return task(arch)
-s = SharedController(space, {seed}, controller="evolution", options={{"population_size": 8}}, storage={storage!r},
-                     study_name="toy", worker_id="w{seed}")
+s = SharedController(space, {seed}, controller="evolution", options={{"population_size": 8, "sample_size": 3}},
+                     storage={storage!r}, study_name="toy", worker_id="w{seed}")
 res = run_strategy(s, evaluate, {budget}, log_path={log!r}, checkpoint_path={ckpt!r}, progress=False)
 print("done", res.evaluations)
 """

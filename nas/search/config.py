@@ -15,11 +15,13 @@ from nas.strategies.fbnet import FBNetOptions
 
 @dataclass
 class LatencyConf:
-    table: Optional[str] = None  # a latency table JSON to use instead of building / reusing the cached one
+    table: Optional[str] = None  # a latency table JSON to use instead of building / reusing the cached one,
+    #                              or a registered latency source (benchmark: the benchmark file's latencies)
     device: Optional[str] = None  # device the table is measured on; default: device.type
-    target_ms: Optional[float] = ranged(None, gt=0) # latency target; null: FBNet's alpha * log(LAT)^beta objective
-    constraint: str = "soft"  # soft | hard (controllers' reward exponents; FBNet: penalty x10 when hard)
-    penalty: float = ranged(2.0, ge=0) # FBNet with a target: CE + penalty * relu(LAT / target - 1)
+    target_ms: Optional[float] = ranged(None, gt=0)  # latency target; null: FBNet's alpha * log(LAT)^beta objective
+    constraint: str = "soft"  # soft | hard (controllers: soft -0.07/-0.07 exponents; hard: infeasible archs get
+    #                           reward 0 and strategies propose feasible archs only; FBNet: penalty x10 when hard)
+    penalty: float = ranged(2.0, ge=0)  # FBNet with a target: CE + penalty * relu(LAT / target - 1)
     calibrated: bool = True  # use the table's calibration
     allow_mismatch: bool = False  # accept a table whose fingerprint differs from this search's target
     batch_size: int = ranged(1, ge=1)
@@ -48,7 +50,8 @@ class ControllerMethodConf:
     default_space: Optional[str] = None  # the space this method runs on when space= is not given
     budget: int = ranged(100, ge=1) # evaluated architectures
     options: Dict[str, Any] = field(default_factory=dict)  # the strategy's own options
-    alpha: Optional[float] = ranged(None, le=0)  # reward exponents (<= 0); null: latency.constraint's (soft -0.07/-0.07, hard 0/-1)
+    alpha: Optional[float] = ranged(None, le=0)  # reward exponents (<= 0); null: latency.constraint's (soft
+    #                                -0.07/-0.07, hard 0/-inf; 0/0: reward = accuracy, unconstrained)
     beta: Optional[float] = ranged(None, le=0)
     storage: Optional[str] = None  # a study shared by workers: an RDB URL or journal:<file> (docs/distributed.md)
     measure_each: bool = False  # time every sampled arch on the device instead of the table
@@ -56,14 +59,23 @@ class ControllerMethodConf:
 
 
 @dataclass
+class BenchmarkConf:
+    """The tabular benchmark of ``evaluator=benchmark`` and ``latency.table=benchmark`` (NAS-Bench-201)."""
+
+    path: Optional[str] = None  # nb201_hw.npz or its folder; null: $NAS_NB201_DIR or ../shared/datasets/...
+    dataset: Optional[str] = None  # cifar10 | cifar100 | imagenet16_120; null: the space's variant
+
+
+@dataclass
 class EvaluatorConf:
     name: str = "oneshot"  # oneshot (SPOS supernet, cached) | proxy (train each child) | zerocost (untrained)
-    epochs: int = ranged(5, ge=1) # supernet epochs (oneshot) or per-child epochs (proxy)
+    #                        | benchmark (tabular benchmark's test accuracy: benchmark.path, benchmark.dataset)
+    epochs: int = ranged(5, ge=1)  # supernet epochs (oneshot) or per-child epochs (proxy)
     batch_size: int = ranged(64, ge=1)
     lr: float = ranged(0.1, gt=0)
     weight_decay: float = ranged(5e-4, ge=0)
     label_smoothing: float = ranged(0.0, ge=0, lt=1)
-    bn_batches: int = ranged(4, ge=0) # oneshot: batches that re-estimate BatchNorm statistics per arch
+    bn_batches: int = ranged(4, ge=0)  # oneshot: batches that re-estimate BatchNorm statistics per arch
     cache_dir: str = "outputs/supernets"
     max_steps_per_epoch: Optional[int] = ranged(None, ge=1)
     proxy: str = "nwot"  # zerocost: nwot | synflow | params | macs (nas.zerocost)
@@ -78,6 +90,7 @@ class SearchConf:
     device: DeviceConf = MISSING
     latency: LatencyConf = MISSING
     evaluator: EvaluatorConf = MISSING
+    benchmark: BenchmarkConf = MISSING
     seed: int = ranged(0, ge=0, lt=2**32)
     resume: Optional[str] = None  # a run directory to continue from its checkpoint
     out_dir: Optional[str] = None  # default: Hydra's run directory
@@ -138,5 +151,6 @@ def register_configs() -> None:
     cs.store(name="search_schema", node=SearchConf)
     cs.store(group="latency", name="schema", node=LatencyConf)
     cs.store(group="evaluator", name="schema", node=EvaluatorConf)
+    cs.store(group="benchmark", name="schema", node=BenchmarkConf)
     for name, schema in METHOD_SCHEMAS.items():
         cs.store(group="method", name=f"{name}_schema", node=schema)

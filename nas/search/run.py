@@ -25,6 +25,7 @@ from nas.evaluators import EVALUATORS
 from nas.io import atomic_write_text, check_writable_dir
 from nas.latency import get_table, load_table
 from nas.latency.fingerprint import check_runtime, device_name
+from nas.latency.sources import LATENCY_SOURCES
 from nas.results import SearchSummary
 from nas.search.config import check_search_config
 from nas.seeding import preserved_rng, seed_everything
@@ -35,9 +36,13 @@ SUMMARY = "summary.json"
 
 
 def resolve_table(cfg: DictConfig, space, device: str, threads):
-    """The latency table of the search's target: a named file (fingerprint-checked) or the cached/built one."""
+    """The latency source of the search's target: a registered source named by ``latency.table``
+    (``nas.latency.sources``, e.g. ``benchmark``), a named table file (fingerprint-checked) or the
+    cached/built table."""
     lat = cfg.latency
     target = lat.device or device
+    if lat.table in LATENCY_SOURCES:
+        return LATENCY_SOURCES.get(lat.table).from_config(cfg, space)
     if lat.table:
         table = load_table(lat.table)
         # an eager table of another CPU (GPU) model is another device: refused unless allow_mismatch (a
@@ -108,10 +113,11 @@ def evaluator_factory(cfg: DictConfig, space, data, device: str, augment: bool):
     options.setdefault("amp", OmegaConf.select(cfg, "device.amp", default="auto"))
     cls = EVALUATORS.get(options["name"])
     context = {"data": OmegaConf.to_container(cfg.data), "classes": space.num_classes}
+    sections = {k: OmegaConf.to_container(cfg[k], resolve=True) for k in ("benchmark",) if cfg.get(k) is not None}
 
     def make(latency_ms):
         return cls.from_config(space, data, latency_ms, options, device=device, seed=cfg.seed, augment=augment,
-                               context=context)
+                               context=context, sections=sections)
 
     return make
 

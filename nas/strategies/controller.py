@@ -4,24 +4,28 @@ strategy to its budget, report (``Controller.search(job)`` calls :func:`run_cont
 Each sampled arch is scored by the evaluator (``oneshot``: inherited supernet weights; ``proxy``: a
 short training from scratch; ``zerocost``; ``benchmark``: a tabular benchmark's accuracy), its
 latency comes from the latency source (or is measured, ``measure_each``) and MNASNet's reward
-ACC * (LAT / T)^w ranks it. Writes ``archs.jsonl`` (every evaluated arch and its figures),
+ACC * (LAT / T)^w ranks it (hard constraint: infeasible archs get 0, and the strategy is handed the
+constraint, :meth:`~nas.strategies.base.Strategy.constrain`). An evaluator that knows the ground
+truth (``summarize``) adds its figures (optimum, regret, hypervolume against the true front) to the
+summary. Writes ``archs.jsonl`` (every evaluated arch and its figures),
 ``search.pt`` (checkpoint; a resumed job continues), ``best_arch.yaml`` (+ the Pareto front's archs
 under ``pareto/``), ``pareto.png`` and TensorBoard scalars and figures.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, Mapping, Optional, Tuple
 
 from nas import distributed as dist
 from nas.pareto import pareto_figure
 from nas.results import SearchSummary
-from nas.strategies.base import Strategy, StrategyError, pareto_front
+from nas.strategies.base import SearchError, Strategy, StrategyError, pareto_front
 from nas.strategies.driver import load_checkpoint, read_log, run_strategy
 from nas.strategies.job import SearchJob
 from nas.strategies.registry import create_strategy, strategy_options
-from nas.strategies.reward import make_reward
+from nas.strategies.reward import MnasReward, make_reward
 
 RUN_SETTINGS = ("budget", "alpha", "beta", "measure_each", "checkpoint_every")  # method config, not options
 
@@ -83,13 +87,32 @@ class Controller(Strategy):
         return run_controller(self, job, **getattr(self, "run_settings", {}))
 
 
-def run_controller(strategy: Strategy, job: SearchJob, budget: int = 100, alpha: Optional[float] = None,
-                   beta: Optional[float] = None, measure_each: bool = False,
-                   checkpoint_every: int = 10) -> SearchSummary:
-    space, out, lat = job.space, job.out_dir, job.settings
+@dataclass
+class Objective:
+    """What a controller's search optimises: the target, the reward, the evaluator and ``evaluate(arch)
+    -> result`` (the evaluator's figures rewarded), as :func:`controller_objective` sets them up."""
+
+    target_ms: float
+    reward: MnasReward
+    evaluator: Any
+    evaluate: Callable[[Any], Dict[str, Any]]
+    bounds: Tuple[float, float]
+
+
+def controller_objective(strategy: Strategy, job: SearchJob, alpha: Optional[float] = None,
+                         beta: Optional[float] = None, measure_each: bool = False) -> Optional[Objective]:
+    """Target (``latency.target_ms``, else the middle of the latency range), reward, evaluator, and the
+    hard constraint handed to the strategy (``latency.constraint=hard``: ``strategy.constrain`` with
+    the latency source's prediction against the target; else none). The app's job and the bench
+    scripts both set a search up with this. Under torchrun the other ranks than 0 evaluate what rank 0
+    asks for here and get None."""
+    space, lat = job.space, job.settings
     lo, hi = job.bounds()
     target = job.check_target() if lat.target_ms is not None else round((lo + hi) / 2, 3)
     reward = make_reward(target, lat.constraint, alpha, beta)
+    if measure_each and not getattr(job.latency, "measurable", True):
+        raise SearchError(f"method.measure_each=true: the latency source {job.latency!r} holds latencies measured "
+                          "elsewhere; nothing can be timed here (drop measure_each)")
 
     def latency_ms(arch) -> float:
         if measure_each and dist.is_main():  # the other ranks' figures are not used: they do not time
@@ -107,6 +130,7 @@ def run_controller(strategy: Strategy, job: SearchJob, budget: int = 100, alpha:
     evaluator = job.make_evaluator(latency_ms)
     if hasattr(evaluator, "prepare"):
         evaluator.prepare()  # under torchrun: every rank trains the supernet data-parallel
+    strategy.constrain((lambda arch: job.predict(arch) <= target) if lat.constraint == "hard" else None)
     if not dist.is_main():  # evaluate the archs rank 0's strategy asks for, until it says stop
         while (arch := dist.broadcast_object(None)) is not None:
             evaluator(arch)
@@ -117,13 +141,25 @@ def run_controller(strategy: Strategy, job: SearchJob, budget: int = 100, alpha:
         figures = evaluator(arch)
         return reward.figures(figures.pop("accuracy"), figures.pop("latency_ms"), **figures)
 
+    return Objective(target, reward, evaluator, evaluate, (lo, hi))
+
+
+def run_controller(strategy: Strategy, job: SearchJob, budget: int = 100, alpha: Optional[float] = None,
+                   beta: Optional[float] = None, measure_each: bool = False,
+                   checkpoint_every: int = 10) -> SearchSummary:
+    space, out = job.space, job.out_dir
+    objective = controller_objective(strategy, job, alpha, beta, measure_each)
+    if objective is None:  # a rank other than 0 under torchrun: it served rank 0's evaluations
+        return None
+    target, evaluator, (lo, hi) = objective.target_ms, objective.evaluator, objective.bounds
+
     def on_record(record, best):
         step = record.step + 1
         job.log_scalars("search", {k: record.result[k] for k in ("reward", "accuracy", "latency_ms")}, step)
         job.log_scalars("search", {"best_reward": best.reward}, step)
 
     try:
-        result = run_strategy(strategy, evaluate, budget, log_path=out / "archs.jsonl",
+        result = run_strategy(strategy, objective.evaluate, budget, log_path=out / "archs.jsonl",
                               checkpoint_path=out / "search.pt", checkpoint_every=checkpoint_every,
                               on_record=on_record, resume=True)
     finally:
@@ -146,8 +182,13 @@ def run_controller(strategy: Strategy, job: SearchJob, budget: int = 100, alpha:
         job.writer.add_figure("search/pareto", fig, len(records))
     found = job.figures(best.arch, best_path, **best.result)
     notes = job.measure([best.arch], [found])
+    if hasattr(evaluator, "summarize"):  # ground truth the evaluator knows (a benchmark's)
+        figures, more = evaluator.summarize(records, objective.reward)  # a shared study: every worker's
+        job.log_scalars("truth", figures, len(records))
+    else:
+        figures, more = {}, list(getattr(evaluator, "notes", []))
     kind = getattr(evaluator, "accuracy_kind", f"{job.evaluator_name} evaluator")
     return SearchSummary(space=space.name, method=strategy.name, found=found, accuracy_kind=kind, candidates=cands,
                          candidates_are="Pareto front", evaluator=job.evaluator_name, target_ms=target,
                          latency_range_ms=[lo, hi], evaluations=result.evaluations, resumed=result.resumed,
-                         notes=notes)
+                         notes=notes + more, figures=figures)

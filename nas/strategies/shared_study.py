@@ -99,13 +99,24 @@ class SharedController(OptunaSearch):
                         "persistent": True}
 
     # --- OptunaSearch hooks ------------------------------------------------------------------------
-    def _make_sampler(self, n_complete: int, attempt: int = 0):
+    def _make_sampler(self, n_complete: int, attempt: int = 0, n_rejected: int = 0):
         parts = (n_complete,) if attempt == 0 else (n_complete, attempt)
         return _sampler_class()(self, seed_stream("shared", self.controller, self.seed, *parts))
 
     def _signature(self) -> Dict[str, Any]:
         return {**super()._signature(), "nas_controller": self.controller,
                 "nas_controller_options": {k: repr(v) for k, v in sorted(self.controller_options.items())}}
+
+    @property
+    def rejects(self) -> bool:
+        """Never: the controller itself gets the hard constraint (:meth:`constrain`) and proposes as it does
+        alone (evolution, mnasnet: feasible archs only; random: plain unless its ``feasible_only``)."""
+        return False
+
+    def constrain(self, feasible) -> None:
+        super().constrain(feasible)
+        if self._inner is not None:
+            self._inner.constrain(feasible)
 
     def _asked(self, trial: Any) -> None:
         info = trial.user_attrs["nas_info"] if "requeued_from" in trial.user_attrs and "nas_info" in \
@@ -124,6 +135,7 @@ class SharedController(OptunaSearch):
         numbers = [t.number for t in complete]
         if self._inner is None or numbers[:len(self._consumed)] != self._consumed:
             self._inner = create_strategy(self.controller, self.space, self.study_seed, **self.controller_options)
+            self._inner.constrain(self._constraint)  # the job's hard constraint, if any
             self._consumed = []
         inner = self._inner
         for t in complete[len(self._consumed):]:
@@ -146,7 +158,7 @@ class SharedController(OptunaSearch):
         labels = [d.label for d in self.decisions]
         trials = study.get_trials(deepcopy=False)
         done = optuna.trial.TrialState.COMPLETE
-        complete = sorted((t for t in trials if t.state == done),
+        complete = sorted((t for t in trials if t.state == done and not t.user_attrs.get("rejected")),
                           key=lambda t: (t.datetime_complete.timestamp() if t.datetime_complete else 0.0, t.number))
         running = [t for t in trials if t.state == optuna.trial.TrialState.RUNNING and t.number != number
                    and complete_params(t, labels)]
@@ -156,10 +168,14 @@ class SharedController(OptunaSearch):
         if isinstance(getattr(inner, "generator", None), torch.Generator):
             inner.generator.manual_seed(seed & 0x7FFFFFFFFFFFFFFF)
         inner._pending = [(self.trial_encoding(t), None) for t in running]
+        if isinstance(getattr(inner, "queue", None), list):  # mnasnet's archs sampled ahead: drawn anew here
+            inner.queue = []
         try:
             enc, info = inner._propose()
         finally:
             inner._pending = []
+            if isinstance(getattr(inner, "queue", None), list):
+                inner.queue = []
         return [int(i) for i in enc], info
 
 
