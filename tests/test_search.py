@@ -281,3 +281,12 @@ def test_cli_prints_one_clear_error(tmp_path, toy):
                          cwd=REPO)
     assert out.returncode == 2 and out.stderr.strip().startswith("error: latency.target_ms=0.001 is below")
     assert "Traceback" not in out.stderr
+
+
+@pytest.mark.parametrize("overrides", [["space=nb201"], ["space=nb201", "space.variant=cifar100"],
+                                       ["space=nb201", "space.variant=imagenet16"], ["space.variant=imagenet"]])
+def test_every_space_files_variants_pass_the_config_check(overrides):
+    """The search config check leaves variants to the space file (nb201's are cifar10/cifar100/imagenet16)."""
+    from nas.search.config import check_search_config
+
+    check_search_config(compose_search(*overrides))
