@@ -20,6 +20,7 @@ class SpaceConf:
     variant: str = "cifar"  # imagenet (224) | cifar (32)
     width_mult: float = 1.0
     resolution: Optional[int] = None  # None: the variant's
+    fix_transitions: Optional[str] = None  # layer-wise spaces: fix the channel-changing layers to this op
 
 
 @dataclass

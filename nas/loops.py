@@ -10,7 +10,7 @@ nets 1.1-1.8x faster (``bench/channels_last.py``); outputs are the same up to fl
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Dict, Iterable, Optional
+from typing import Callable, Dict, Iterable, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -58,10 +58,15 @@ def make_optimizer(model: nn.Module, recipe: Recipe):
 def train_epoch(model: nn.Module, loader: BatchLoader, opt, recipe: Recipe, epoch: int, device="cpu",
                 before_step: Optional[Callable[[], None]] = None, progress: bool = True,
                 loss_fn: Optional[Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = None,
-                desc: Optional[str] = None) -> Dict[str, float]:
+                desc: Optional[str] = None,
+                step_fn: Optional[Callable[[torch.Tensor, torch.Tensor], Tuple[torch.Tensor, torch.Tensor]]] = None,
+                ) -> Dict[str, float]:
     """One epoch; ``before_step`` runs before each batch (e.g. sampling a supernet path); ``loss_fn(out, y)``
     replaces the cross-entropy (with the recipe's label smoothing), e.g. FBNet's latency-aware loss, and
-    ``opt`` steps whatever parameters it holds (weights, or an architecture's logits)."""
+    ``opt`` steps whatever parameters it holds (weights, or an architecture's logits). ``step_fn(x, y) ->
+    (out, loss)`` replaces the forward pass and the loss: gradients are zeroed before it, so it may run and
+    backpropagate more passes itself (a supernet's several paths per step); ``loss`` is backpropagated
+    here and ``out`` is what the epoch's train accuracy counts."""
     model.train()
     loader.set_epoch(epoch)
     total = correct = seen = 0.0
@@ -78,11 +83,14 @@ def train_epoch(model: nn.Module, loader: BatchLoader, opt, recipe: Recipe, epoc
         x, y = batch_to(x, device), y.to(device)
         if before_step is not None:
             before_step()
-        out = model(x)
-        loss = loss_fn(out, y) if loss_fn else F.cross_entropy(out, y, label_smoothing=recipe.label_smoothing)
+        opt.zero_grad(set_to_none=True)
+        if step_fn is not None:
+            out, loss = step_fn(x, y)
+        else:
+            out = model(x)
+            loss = loss_fn(out, y) if loss_fn else F.cross_entropy(out, y, label_smoothing=recipe.label_smoothing)
         if not torch.isfinite(loss):
             raise NonFiniteLoss(f"loss is {loss.item()} at epoch {epoch + 1}, step {step + 1}")
-        opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         total += loss.item() * len(y)

@@ -10,6 +10,7 @@ from omegaconf import MISSING
 
 from nas.config import DataConf, DeviceConf, SpaceConf, register_shared
 from nas.strategies.fbnet import FBNetOptions
+from nas.supernet.training import SupernetOptions
 
 
 @dataclass
@@ -52,15 +53,19 @@ class ControllerMethodConf:
 
 
 @dataclass
+class SupernetConf(SupernetOptions):
+    """How supernets are built and trained (``nas.supernet.training.SupernetOptions``): the ``supernet``
+    section, read by the oneshot evaluator and by FBNet's hard-mode warm-up (one cached artefact)."""
+
+
+@dataclass
 class EvaluatorConf:
-    name: str = "oneshot"  # oneshot (SPOS supernet, cached) | proxy (train each child) | zerocost (untrained)
-    epochs: int = 5  # supernet epochs (oneshot) or per-child epochs (proxy)
+    name: str = "oneshot"  # oneshot (supernet: the `supernet` section, cached) | proxy (train each child) | zerocost
+    epochs: int = 5  # proxy: per-child epochs (the oneshot supernet's training is the `supernet` section's)
     batch_size: int = 64
     lr: float = 0.1
     weight_decay: float = 5e-4
     label_smoothing: float = 0.0
-    bn_batches: int = 4  # oneshot: batches that re-estimate BatchNorm statistics per arch
-    cache_dir: str = "outputs/supernets"
     max_steps_per_epoch: Optional[int] = None
     proxy: str = "nwot"  # zerocost: nwot | synflow | params | macs (nas.zerocost)
     repeats: int = 1  # zerocost: scores averaged over this many batches / initialisations
@@ -74,6 +79,7 @@ class SearchConf:
     device: DeviceConf = MISSING
     latency: LatencyConf = MISSING
     evaluator: EvaluatorConf = MISSING
+    supernet: SupernetConf = MISSING
     seed: int = 0
     resume: Optional[str] = None  # a run directory to continue from its checkpoint
     out_dir: Optional[str] = None  # default: Hydra's run directory
@@ -88,5 +94,6 @@ def register_configs() -> None:
     cs.store(name="search_schema", node=SearchConf)
     cs.store(group="latency", name="schema", node=LatencyConf)
     cs.store(group="evaluator", name="schema", node=EvaluatorConf)
+    cs.store(group="supernet", name="schema", node=SupernetConf)
     for name, schema in METHOD_SCHEMAS.items():
         cs.store(group="method", name=f"{name}_schema", node=schema)

@@ -25,6 +25,7 @@ from nas.results import SearchSummary
 from nas.seeding import seed_everything
 from nas.space import load_space
 from nas.strategies import STRATEGIES, LatencySettings, SearchError, SearchJob
+from nas.supernet.training import SupernetOptions
 
 SUMMARY = "summary.json"
 
@@ -75,6 +76,7 @@ def evaluator_factory(cfg: DictConfig, space, data, device: str, augment: bool):
     """``make(latency_ms) -> evaluator`` for the ``evaluator`` config section (built only by methods
     that score archs one by one)."""
     options = OmegaConf.to_container(cfg.evaluator, resolve=True)
+    options["supernet"] = OmegaConf.to_container(cfg.supernet, resolve=True)  # the oneshot evaluator's supernet
     cls = EVALUATORS.get(options["name"])
     context = {"data": OmegaConf.to_container(cfg.data), "classes": space.num_classes}
 
@@ -101,13 +103,15 @@ def run_search(cfg: DictConfig, out_dir: Path) -> SearchSummary:
     t0 = time.perf_counter()
 
     sp, d = cfg.space, cfg.data
-    probe = load_space(sp.name, variant=sp.variant, width_mult=sp.width_mult, resolution=sp.resolution)
+    probe = load_space(sp.name, variant=sp.variant, width_mult=sp.width_mult, resolution=sp.resolution,
+                       fix_transitions=sp.fix_transitions)
     data = search_data(d.name, d.root, resolution=probe.resolution, arch_fraction=d.arch_fraction,
                        val_fraction=d.val_fraction, limit_train=d.limit_train, limit_val=d.limit_val,
                        download=d.download, url=d.url, md5=d.md5, seed=cfg.seed)
     space = load_space(sp.name, variant=sp.variant, width_mult=sp.width_mult, resolution=sp.resolution,
-                       num_classes=data.num_classes)
+                       num_classes=data.num_classes, fix_transitions=sp.fix_transitions)
     strategy = cls.from_config(space, cfg.seed, method_config(cfg))  # bad options fail before any work
+    SupernetOptions.of(OmegaConf.to_container(cfg.supernet, resolve=True))
     table = resolve_table(cfg, space, device, cfg.latency.threads or cfg.device.threads)
     seed_everything(cfg.seed)  # building the table draws random archs: a cached table must not change the run
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -120,7 +124,8 @@ def run_search(cfg: DictConfig, out_dir: Path) -> SearchSummary:
         job = SearchJob(space, data, table, out_dir, latency_settings(cfg), seed=cfg.seed, device=device,
                         augment=augment, resume=bool(cfg.resume), writer=writer,
                         make_evaluator=evaluator_factory(cfg, space, data, device, augment),
-                        evaluator_name=cfg.evaluator.name)
+                        evaluator_name=cfg.evaluator.name,
+                        supernet=OmegaConf.to_container(cfg.supernet, resolve=True))
         summary = strategy.search(job)
     summary.seconds = round(time.perf_counter() - t0, 1)
     summary.save(out_dir / SUMMARY)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import random
 import shutil
 import time
+import warnings
 from dataclasses import dataclass, fields
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
@@ -40,6 +41,7 @@ from nas.strategies.base import SearchError
 from nas.strategies.fbnet_arch import most_probable_within, probability_figure, sample_archs
 from nas.strategies.registry import STRATEGIES
 from nas.supernet import build_supernet, supernet_modes
+from nas.supernet.training import SupernetOptions, SupernetTrainer
 
 CHECKPOINT = "checkpoint.pt"
 
@@ -64,6 +66,9 @@ class FBNetOptions:
     # the found arch: argmax of theta per layer, or ("target") the most probable arch under theta whose
     # table latency is within 5% below the target; auto: target when a latency target is set, else argmax
     derive: str = "auto"
+    # hard mode: the weights-only warm-up epochs are the shared supernet training (the `supernet` config
+    # section, cached: a search after a oneshot-evaluator run with the same options reuses it)
+    warm_start: bool = True
 
 
 @dataclass
@@ -133,6 +138,15 @@ class FBNetSearch:
         torch.set_rng_state(state["torch_rng"])
         random.setstate((3, tuple(state["python_rng"]), None))
         self.epoch, self.history = int(state["epoch"]), list(state["history"])
+
+    def skip_warmup(self) -> None:
+        """Start after the weights-only warm-up epochs (their training was done elsewhere: the shared
+        supernet trainer); the weights' schedule moves on as if they had run here."""
+        with warnings.catch_warnings():  # no optimizer step yet: on purpose, the schedule moves on
+            warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step", category=UserWarning)
+            for _ in range(self.epoch, self.opts.warmup_epochs):
+                self.w_sched.step()
+        self.epoch = max(self.epoch, self.opts.warmup_epochs)
 
     # --- training ---------------------------------------------------------------------------------
     def tau(self, epoch: int) -> float:
@@ -262,17 +276,39 @@ class FBNet:
         penalty = job.settings.penalty * (10.0 if job.settings.constraint == "hard" else 1.0)
         return LatencyModel(const, {k: torch.tensor(v) for k, v in vectors.items()}, target, penalty)
 
+    def warm_start(self, net, job) -> Optional[str]:
+        """Hard mode with ``warm_start`` and warm-up epochs: train the supernet's weights with the shared
+        trainer (or load its cached artefact) instead of FBNet's own warm-up epochs; returns a note."""
+        opts = self.opts
+        if opts.mode != "hard" or not opts.warm_start or opts.warmup_epochs < 1 or job.resume:
+            return None
+        trainer = SupernetTrainer(self.space, job.data, SupernetOptions.of(job.supernet), seed=self.seed,
+                                  device=job.device, augment=job.augment)
+        trainer.train(to_device(net, job.device))
+        how = f"reused from {trainer.cache_path}" if trainer.reused else f"trained in {trainer.seconds:.0f} s, " \
+              f"cached as {trainer.cache_path}"
+        return f"weights warm-started by the shared supernet training ({how}) instead of {opts.warmup_epochs} " \
+               f"warm-up epochs"
+
     def search(self, job) -> SearchSummary:
         opts, out = self.opts, job.out_dir
-        search = FBNetSearch(build_supernet(self.space), job.data, self.latency_model(job), opts, seed=self.seed,
+        supernet_opts = SupernetOptions.of(job.supernet)
+        latency = self.latency_model(job)  # a bad target fails before any training
+        net = build_supernet(self.space, **supernet_opts.build())
+        warm = self.warm_start(net, job)
+        search = FBNetSearch(net, job.data, latency, opts, seed=self.seed,
                              device=job.device, writer=job.writer, augment=job.augment)
+        search.bn_batches = supernet_opts.bn_batches
+        if warm:
+            search.skip_warmup()
         before = 0.0  # epochs' seconds of the run this one resumes
         if job.resume:
             state = torch.load(out / CHECKPOINT, weights_only=True)
-            if state.get("space") != self.space.name or state.get("epochs") != opts.epochs:
+            if state.get("space") != self.space.name or state.get("epochs") != opts.epochs or \
+                    state.get("supernet", supernet_opts.build()) != supernet_opts.build():
                 raise SearchError(f"resume={out}: its checkpoint is of space {state.get('space')!r} with "
-                                  f"{state.get('epochs')} epochs, this run asks for {self.space.name!r} with "
-                                  f"{opts.epochs}")
+                                  f"{state.get('epochs')} epochs and supernet {state.get('supernet')}, this run "
+                                  f"asks for {self.space.name!r} with {opts.epochs} and {supernet_opts.build()}")
             search.load_state_dict(state["search"])
             before = float(state.get("seconds", 0.0))
         start = search.epoch
@@ -283,10 +319,11 @@ class FBNet:
             metrics = search.run_epoch()
             bar.set_postfix(val_acc=f"{metrics['val_acc']:.3f}", lat=f"{metrics['expected_latency_ms']:.2f}ms")
             atomic_torch_save({"search": search.state_dict(), "space": self.space.name, "epochs": opts.epochs,
-                               "seconds": before + time.perf_counter() - t0}, out / CHECKPOINT)
-        return self.summary(search, job, start, before)
+                               "supernet": supernet_opts.build(), "seconds": before + time.perf_counter() - t0},
+                              out / CHECKPOINT)
+        return self.summary(search, job, start, before, [warm] if warm else [])
 
-    def summary(self, search: FBNetSearch, job, start: int, before: float) -> SearchSummary:
+    def summary(self, search: FBNetSearch, job, start: int, before: float, notes: List[str]) -> SearchSummary:
         out = job.out_dir
         archs = [search.derive()]
         found = job.figures(archs[0], archs[0].save(out / "arch.yaml"), accuracy=search.evaluate(archs[0]))
@@ -296,7 +333,7 @@ class FBNet:
             path = arch.save(out / "samples" / f"sample_{k}.yaml")
             samples.append(job.figures(arch, path, accuracy=search.evaluate(arch), log_prob=logp))
             archs.append(arch)
-        notes = job.measure(archs, [found, *samples])
+        notes = notes + job.measure(archs, [found, *samples])
         return SearchSummary(space=self.space.name, method=self.name, found=found,
                              accuracy_kind="shared weights (fbnet search)", candidates=samples,
                              candidates_are="samples of the final distribution", target_ms=job.settings.target_ms,

@@ -53,6 +53,9 @@ class SearchJob:
     # builds the evaluator that scores archs for controllers, given the latency function they use
     make_evaluator: Optional[Callable[[Callable[[Arch], float]], Any]] = None
     evaluator_name: Optional[str] = None
+    # the ``supernet`` config section (nas.supernet.training.SupernetOptions): how supernets are built and
+    # trained; FBNet's hard-mode warm-up shares the oneshot evaluator's cached training through it
+    supernet: Dict[str, Any] = field(default_factory=dict)
 
     def predict(self, arch: Arch) -> float:
         return float(self.latency.predict(self.space, arch, calibrated=self.settings.calibrated))
