@@ -164,3 +164,22 @@ def test_supernet_config_errors_are_one_line(tmp_path):
     table = table_for(load_space(space_path, variant="cifar"), lambda use: 1.0).save(tmp_path / "table.json")
     with pytest.raises(SupernetError, match="^supernet: distill: expected sandwich=true"):
         run_search(tiny_cfg(tmp_path, space_path, table, "supernet.distill=true"), tmp_path)
+
+
+def test_fixed_transitions_leave_the_decisions():
+    """space option fix_transitions: the channel-changing layers run one op and are not searched."""
+    from nas.space import SpaceError
+    from nas.supernet import MixedOp, build_supernet
+
+    space = load_space("fbnet", variant="cifar", width_mult=0.5, fix_transitions="k3_e6")
+    fixed = [l.label for l in space.layers if l.stride != 1 or l.in_chs != l.out_chs]
+    assert sorted(space.fixed) == sorted(fixed) and len(fixed) == 6 and len(space.decisions) == 16
+    arch = space.sample(0)
+    assert arch.space_args["fix_transitions"] == "k3_e6" and not set(fixed) & set(arch.choices)
+    net = build_supernet(space)
+    assert not any(isinstance(m, MixedOp) for m in (net.stages[int(l[1]) - 1][int(l.split(".")[1])] for l in fixed))
+    assert type(net.extract(arch)) is type(space.build(arch))
+    with pytest.raises(SpaceError, match="override fix_transitions: expected a candidate of transition layer s2.0"):
+        load_space("fbnet", variant="cifar", fix_transitions="k7_e6")
+    with pytest.raises(SpaceError, match="override fix_transitions: expected a layer-wise space"):
+        load_space("nb201", variant="cifar10", fix_transitions="k3_e6")
