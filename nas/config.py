@@ -43,6 +43,7 @@ class DeviceConf:
 
     type: str = "cpu"  # cpu | cuda
     threads: Optional[int] = None  # intra-op threads; None: torch's default (all cores)
+    amp: str = "auto"  # training autocast: auto (bfloat16 on cuda, none on cpu) | bf16 | off
 
 
 def register_shared(cs: ConfigStore) -> None:

@@ -8,8 +8,14 @@
 - ``proxy``: train each arch's child from scratch for a few epochs on the proxy data (MNASNet's way).
 - ``zerocost``: score the untrained child with a zero-cost proxy (``nas.zerocost_eval``; its ``accuracy``
   is a squashed score, not an accuracy).
+- ``benchmark``: look the accuracy up in a tabular benchmark (``nas.benchmark_eval``; test accuracy,
+  optimistic).
 
-Both train on the weight split and score on the architecture split (held out from that training).
+``oneshot`` and ``proxy`` train on the weight split and score on the architecture split (held out from
+that training); under torchrun both train data-parallel (``nas.distributed``) and every rank scores its
+share. An evaluator may carry ``notes`` for the search's summary and offer
+``summarize(records, reward) -> (figures, notes)`` (ground truth it knows; the controller job adds
+them to the summary).
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from typing import Any, Callable, Dict, Mapping, Optional
 
 import torch
 
+from nas import distributed as dist
 from nas.data import BatchLoader, SearchData
 from nas.profile import profile
 from nas.registry import Registry
@@ -44,16 +51,22 @@ class Evaluator:
     @classmethod
     def from_config(cls, space, data: SearchData, latency_ms: Callable[[Arch], float], options: Dict[str, Any], *,
                     device: str = "cpu", seed: int = 0, augment: bool = False,
-                    context: Optional[Dict[str, Any]] = None) -> "Evaluator":
+                    context: Optional[Dict[str, Any]] = None,
+                    sections: Optional[Dict[str, Any]] = None) -> "Evaluator":
         """Built from the ``evaluator`` config section: the training recipe's fields make the
         :class:`~nas.loops.Recipe`; of the rest, those the evaluator's constructor takes are passed on.
-        ``context`` (the data config and class count) keys caches of trained supernets."""
+        ``context`` (the data config and class count) keys caches of trained supernets. ``sections``
+        are other sections of the search config (e.g. ``benchmark``): a keyword-only parameter of the
+        constructor named like one receives it."""
         fields = set(Recipe.__dataclass_fields__)
         recipe = Recipe(**{k: v for k, v in options.items() if k in fields}, augment=augment)
         takes = inspect.signature(cls.__init__).parameters
         extra = {k: v for k, v in options.items() if k not in fields and k != "name" and k in takes}
         if "cache_key" in takes:
             extra["cache_key"] = context or {}
+        for key, value in (sections or {}).items():
+            if key in takes and takes[key].kind == inspect.Parameter.KEYWORD_ONLY and key not in extra:
+                extra[key] = value
         return cls(space, data, latency_ms, recipe, device=device, seed=seed, **extra)
 
     def figures(self, arch: Arch, accuracy: float, started: float) -> Dict[str, float]:
@@ -77,8 +90,9 @@ class ProxyEvaluator(Evaluator):
         opt, sched = make_optimizer(child, self.recipe)
         loader = BatchLoader(self.data.weight, self.recipe.batch_size, augment=self.recipe.augment, seed=self.seed,
                              drop_last=True)
+        train_net = dist.prepare(child, self.device)
         for epoch in range(self.recipe.epochs):
-            train_epoch(child, loader, opt, self.recipe, epoch, self.device, progress=False)
+            train_epoch(train_net, loader, opt, self.recipe, epoch, self.device, progress=False)
             sched.step()
         return self.figures(arch, evaluate(child, self.data.arch, device=self.device)["val_acc"], started)
 
@@ -93,7 +107,7 @@ class OneShotEvaluator(Evaluator):
     def __init__(self, *args: Any, supernet: Optional[Mapping[str, Any]] = None, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.trainer = SupernetTrainer(self.space, self.data, SupernetOptions.of(supernet), seed=self.seed,
-                                       device=self.device, augment=self.recipe.augment)
+                                       device=self.device, augment=self.recipe.augment, amp=self.recipe.amp)
         self.bn_batches = self.trainer.opts.bn_batches
         self.supernet = self.trainer.build()
         self.reused = False
@@ -119,3 +133,4 @@ class OneShotEvaluator(Evaluator):
 
 
 from nas import zerocost_eval as _zerocost_eval  # noqa: E402,F401  (registers "zerocost")
+from nas import benchmark_eval as _benchmark_eval  # noqa: E402,F401  (registers "benchmark")

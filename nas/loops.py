@@ -5,6 +5,12 @@ over the first ``warmup_epochs``, step by step), label smoothing, the dataset's
 augmentation (crop + flip for CIFAR), seeded batch order. Training runs in the channels-last memory
 format (:func:`to_device`, :func:`batch_to`): on CPU it makes a training step of the depthwise-separable
 nets 1.1-1.8x faster (``bench/channels_last.py``); outputs are the same up to float rounding.
+
+Under torchrun (``nas.distributed``) the loops run data-parallel: each rank takes its share of every
+global batch, gradients are averaged over the ranks (DDP for a model made by
+``nas.distributed.prepare``; an all-reduce for the optimiser's other parameters), and the figures
+returned are those of the global batches, the same on every rank. On CUDA the forward pass runs in
+bfloat16 autocast (``Recipe.amp``).
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
+from nas import distributed as dist
 from nas.data import BatchLoader, ImageData
 from nas.errors import NasError
 
@@ -32,6 +39,7 @@ class Recipe:
     warmup_epochs: float = 0.0
     augment: bool = True
     max_steps_per_epoch: Optional[int] = None
+    amp: str = "auto"  # auto: bfloat16 autocast on CUDA, none on CPU | bf16 | off (nas.distributed.autocast)
 
 
 class NonFiniteLoss(NasError):
@@ -66,7 +74,18 @@ def train_epoch(model: nn.Module, loader: BatchLoader, opt, recipe: Recipe, epoc
     ``opt`` steps whatever parameters it holds (weights, or an architecture's logits). ``step_fn(x, y) ->
     (out, loss)`` replaces the forward pass and the loss: gradients are zeroed before it, so it may run and
     backpropagate more passes itself (a supernet's several paths per step); ``loss`` is backpropagated
-    here and ``out`` is what the epoch's train accuracy counts."""
+    here and ``out`` is what the epoch's train accuracy counts.
+
+    On a process group (see the module docstring) ``model`` is a ``nas.distributed.prepare`` wrapper, or
+    a model with synchronised BatchNorms whose optimiser's gradients are all-reduced here."""
+    distributed = dist.is_distributed()
+    if distributed and dist.has_unsynced_batchnorm(model):
+        raise RuntimeError("train_epoch on a process group: convert the model's BatchNorms first "
+                           "(nas.distributed.prepare / convert_sync_batchnorm)")
+    reduced = dist.ddp_parameters(model)
+    rest = [p for g in opt.param_groups for p in g["params"] if id(p) not in reduced] if distributed else []
+    progress = progress and dist.is_main()
+    loader = dist.local_loader(loader)
     model.train()
     loader.set_epoch(epoch)
     total = correct = seen = 0.0
@@ -84,48 +103,60 @@ def train_epoch(model: nn.Module, loader: BatchLoader, opt, recipe: Recipe, epoc
         if before_step is not None:
             before_step()
         opt.zero_grad(set_to_none=True)
-        if step_fn is not None:
-            out, loss = step_fn(x, y)
-        else:
-            out = model(x)
-            loss = loss_fn(out, y) if loss_fn else F.cross_entropy(out, y, label_smoothing=recipe.label_smoothing)
+        with dist.autocast(str(device), recipe.amp):
+            if step_fn is not None:
+                out, loss = step_fn(x, y)
+            else:
+                out = model(x)
+                loss = loss_fn(out, y) if loss_fn else F.cross_entropy(out, y, label_smoothing=recipe.label_smoothing)
         if not torch.isfinite(loss):
             raise NonFiniteLoss(f"loss is {loss.item()} at epoch {epoch + 1}, step {step + 1}")
         loss.backward()
+        if rest:
+            dist.average_gradients(rest)
         opt.step()
         total += loss.item() * len(y)
         correct += (out.argmax(1) == y).sum().item()
         seen += len(y)
     for g, lr in zip(opt.param_groups, base_lrs):
         g["lr"] = lr
+    if distributed:
+        total, correct, seen = dist.all_sum(total, correct, seen)
     return {"train_loss": total / max(1, seen), "train_acc": correct / max(1, seen)}
 
 
 @torch.no_grad()
 def evaluate(model: nn.Module, data: ImageData, batch_size: int = 256, device="cpu") -> Dict[str, float]:
+    """Mean loss and accuracy on ``data`` (on a process group: each rank scores its share, sums all-reduced)."""
     model.eval()
-    loader = BatchLoader(data, batch_size, shuffle=False)
+    loader = dist.local_loader(BatchLoader(data, batch_size, shuffle=False))
     total = correct = seen = 0.0
     for x, y in loader:
+        if not len(y):
+            continue
         x, y = batch_to(x, device), y.to(device)
         out = model(x)
         total += F.cross_entropy(out, y, reduction="sum").item()
         correct += (out.argmax(1) == y).sum().item()
         seen += len(y)
+    total, correct, seen = dist.all_sum(total, correct, seen)
     return {"val_loss": total / max(1, seen), "val_acc": correct / max(1, seen)}
 
 
 @torch.no_grad()
 def recalibrate_bn(model: nn.Module, batches: Iterable, device="cpu") -> None:
-    """Re-estimate BatchNorm statistics on a few batches (cumulative average), as SPOS scores paths."""
+    """Re-estimate BatchNorm statistics on a few batches (cumulative average), as SPOS scores paths.
+    On a process group with synchronised BatchNorms each rank runs its share of every batch (the
+    statistics are the whole batches'); with plain ones every rank runs the whole batches."""
     bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    shard = dist.is_distributed() and not dist.has_unsynced_batchnorm(model)
     saved = [m.momentum for m in bns]
     for m in bns:
         m.reset_running_stats()
         m.momentum = None
     model.train()
     for x, _ in batches:
-        model(batch_to(x, device))
+        model(batch_to(dist.local_rows(x) if shard else x, device))
     for m, mom in zip(bns, saved):
         m.momentum = mom
     model.eval()

@@ -113,6 +113,8 @@ class SearchSummary(_File):
     seconds_before_resume: Optional[float] = None
     history: List[Dict[str, Any]] = field(default_factory=list)
     notes: List[str] = field(default_factory=list)
+    # further figures of the search, e.g. against a benchmark's ground truth (regret, hypervolume_ratio)
+    figures: Dict[str, Any] = field(default_factory=dict)
     kind: str = SEARCH_KIND
     schema_version: int = SEARCH_SCHEMA
 
@@ -213,6 +215,7 @@ class TrainResult(_File):
     latency: Optional[Dict[str, Any]] = None
     checkpoint: str = "checkpoint.pt"
     seconds: Optional[float] = None
+    seed: Optional[int] = None  # the run's seed (init, batch order, augmentation)
     history: List[Dict[str, Any]] = field(default_factory=list)
     kind: str = TRAIN_KIND
     schema_version: int = TRAIN_SCHEMA

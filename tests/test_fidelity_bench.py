@@ -65,3 +65,18 @@ def test_bench_with_an_external_ground_truth(tmp_path):
     assert report["truth"]["description"].startswith("accuracy = MACs") and report["truth"]["n"] == 4
     assert report["evaluators"]["macs"]["fidelity"]["kendall_tau"] == pytest.approx(1.0)  # nothing trained
     assert report["evaluators"]["params"]["fidelity"]["n"] == 4
+
+
+def test_oneshot_presets_are_supernet_options():
+    """Every ``oneshot*`` preset is the oneshot evaluator with options of the ``supernet`` section
+    (``nas.supernet.training.SupernetOptions``), and each is the supernet its name says."""
+    from nas.supernet.training import SupernetOptions
+
+    presets = {k: v for k, v in load_bench().PRESETS.items() if v[0] == "oneshot"}
+    assert set(presets) == {"oneshot", "oneshot-superkernel", "oneshot-fair", "oneshot-sandwich"}
+    assert all(set(options) == {"supernet"} for _, options in presets.values())
+    opts = {k: SupernetOptions.of(options["supernet"]) for k, (_, options) in presets.items()}
+    assert not opts["oneshot"].superkernel and not opts["oneshot"].zero_gamma  # plain SPOS
+    assert opts["oneshot-superkernel"] == SupernetOptions()  # the default supernet
+    assert opts["oneshot-fair"].sampling == "fair" and opts["oneshot-fair"].superkernel
+    assert opts["oneshot-sandwich"].sandwich and opts["oneshot-sandwich"].distill

@@ -59,14 +59,15 @@ def controller_run(run: Path, arch, acc: float, latency: float) -> Path:
     return run
 
 
-def train_run(run: Path, name: str, val_acc: float, latency_ms: float, arch_file=None, model=None) -> Path:
+def train_run(run: Path, name: str, val_acc: float, latency_ms: float, arch_file=None, model=None,
+              seed=None) -> Path:
     run.mkdir(parents=True)
     result = {"kind": "train", "name": name, "arch_file": arch_file and str(arch_file), "model": model,
               "variant": "cifar" if model else None, "data": "cifar10", "epochs": 2, "val_acc": val_acc,
               "best_val_acc": val_acc, "params_m": 0.25, "macs_m": 5.0, "latency_ms": latency_ms,
               "latency": {"device": "cpu", "threads": 1, "batch_size": 1, "dtype": "float32",
                           "median_ms": latency_ms, "min_ms": latency_ms * 0.9},
-              "checkpoint": "checkpoint.pt", "seconds": 3.0}
+              "checkpoint": "checkpoint.pt", "seconds": 3.0, **({} if seed is None else {"seed": seed})}
     (run / "result.json").write_text(json.dumps(result))
     return run
 
@@ -228,3 +229,20 @@ def test_cli_errors_exit_2_with_one_line(tmp_path):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"error: {target}: ") and "found none" in lines[0]
     assert "Traceback" not in proc.stderr and not (tmp_path / "out").exists()
+
+
+def test_seeds_of_one_net_merge_into_mean_and_standard_error(tmp_path):
+    from nas.report.seeds import merge_seeds
+    from nas.report.write import table
+
+    for seed, acc in ((0, 0.70), (1, 0.74)):
+        train_run(tmp_path / f"b{seed}", TINY_BASELINE, acc, 1.0 + seed, model=TINY_BASELINE, seed=seed)
+    train_run(tmp_path / "other", "mobilenetv1_050", 0.8, 2.0, model="mobilenetv1_050", seed=0)
+    rows = merge_seeds(collect([tmp_path]))
+    assert len(rows) == 2
+    merged = next(r for r in rows if r.model == TINY_BASELINE)
+    assert merged.accuracy == pytest.approx(0.72) and merged.accuracy_se == pytest.approx(0.02)  # std 0.0283 / sqrt 2
+    assert merged.seeds == [0, 1] and merged.measured_ms == pytest.approx(1.5) and merged.name == TINY_BASELINE
+    single = next(r for r in rows if r.model == "mobilenetv1_050")
+    assert single.accuracy_se is None and single.seeds == [0]
+    assert "0.7200 ± 0.0200 (2 seeds)" in table(rows)

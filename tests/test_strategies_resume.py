@@ -16,8 +16,15 @@ RESUMABLE = [  # (method, options)
     ("mnasnet", {"algorithm": "reinforce", "batch_size": 4}),
     ("optuna", {"n_startup_trials": 5}),
     ("optuna", {"objectives": ["accuracy", "latency_ms"], "population_size": 8}),
+    ("bo", {"initial": 6, "batch": 3}),
 ]
-IDS = ["random", "evolution", "mnasnet-ppo", "mnasnet-reinforce", "optuna-tpe", "optuna-nsga2"]
+IDS = ["random", "evolution", "mnasnet-ppo", "mnasnet-reinforce", "optuna-tpe", "optuna-nsga2", "bo"]
+
+
+def test_every_registered_controller_is_tested_for_resume():
+    from nas.strategies import STRATEGIES
+
+    assert {m for m, _ in RESUMABLE} == set(STRATEGIES.names()) - {"fbnet"}  # fbnet: tests/test_search.py
 
 
 class Killed(Exception):
@@ -71,7 +78,7 @@ def test_killed_search_resumes_to_the_uninterrupted_result(tmp_path, method, opt
 
 def test_checkpoints_load_with_weights_only_and_are_json_for_most(tmp_path):
     space = toy_space()
-    for method in ("random", "evolution", "mnasnet", "optuna"):
+    for method in ("random", "evolution", "mnasnet", "optuna", "bo"):
         s = create_strategy(method, space, seed=0)
         run_strategy(s, ChainTask(space), 20, checkpoint_path=tmp_path / f"{method}.pt", progress=False)
         state = torch.load(tmp_path / f"{method}.pt", weights_only=True)["state"]
@@ -183,3 +190,29 @@ def test_log_marks_cached_repeats_and_on_record_sees_each_new_record(tmp_path):
     assert task.evaluations == res.evaluations == len(distinct)
     assert [s for s, _ in seen] == list(range(300)) and seen[-1][1] == res.best.reward
     assert [b for _, b in seen] == sorted(b for _, b in seen)  # best so far never drops
+
+
+@pytest.mark.parametrize("method, opts", RESUMABLE, ids=IDS)
+def test_constrained_search_resumes_and_stays_feasible(tmp_path, method, opts):
+    """With a hard constraint handed over (``Strategy.constrain``), a killed search still resumes to the
+    uninterrupted result, and the strategies that restrict their proposals propose feasible archs only
+    (random search is plain unless asked, NSGA-II's fronts span every latency)."""
+    space = toy_space()
+    task = ChainTask(space, seed=1, coupling=1.0)  # latency 6..18 per arch; about a third within 11
+
+    def make():
+        s = create_strategy(method, space, seed=3, **opts)
+        s.constrain(lambda arch: task.latency(space.encode(arch)) <= 11.0)
+        return s
+
+    full = run_strategy(make(), task, 30, tmp_path / "full.jsonl", tmp_path / "full.pt", checkpoint_every=7,
+                        progress=False)
+    log, ckpt = tmp_path / "run.jsonl", tmp_path / "run.pt"
+    assert full.evaluations >= 4
+    with pytest.raises(Killed):  # killed half-way through the evaluations (repeats are not evaluated)
+        run_strategy(make(), killing(task, full.evaluations // 2), 30, log, ckpt, checkpoint_every=7, progress=False)
+    res = run_strategy(make(), task, 30, log, ckpt, checkpoint_every=7, progress=False)
+    assert figures(res, space) == figures(full, space)
+    feasible = [r.result["latency_ms"] <= 11.0 for r in full.records]
+    restricted = method != "random" and "objectives" not in opts
+    assert all(feasible) if restricted else not all(feasible)

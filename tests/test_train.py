@@ -29,7 +29,7 @@ register_configs()
 
 RESULT_KEYS = {"kind", "schema_version", "name", "arch_file", "model", "variant", "data", "num_classes", "epochs",
                "val_acc", "best_val_acc", "params_m", "macs_m", "latency_ms", "latency", "checkpoint", "seconds",
-               "history"}
+               "seed", "history"}
 TINY = ["epochs=2", "batch_size=16", "max_steps_per_epoch=2", "data.limit_val=64", "measure_latency=false"]
 
 

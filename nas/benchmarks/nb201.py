@@ -8,6 +8,7 @@ The file's order is the benchmark's index (a shuffle: index <-> arch string need
 >>> i = bench.index("|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|")
 >>> bench.accuracy("cifar10", [i]), bench.latency("pixel3", [i])
 >>> idx = bench.index_of_codes(codes)         # (N, 6) op indices (a cell space's encodings) -> indices
+>>> bench = load_bench()                       # the same, loaded once per process and path
 
 Codes are per edge (``1<-0, 2<-0, 2<-1, 3<-0, 3<-1, 3<-2``) the op's position in :data:`OPS`, the
 benchmark's op order, which is also the ``nb201`` space's encoding (:meth:`NB201Bench.check_space`).
@@ -51,6 +52,18 @@ def find_data(path: Optional[str | os.PathLike] = None) -> Path:
             return p
     raise BenchmarkError(" or ".join(dict.fromkeys(str(p) for p in tried)), "<file>",
                          f"the NAS-Bench-201 file {FILE}: {HOW_TO_GET} (or set ${ENV} to its folder)")
+
+
+_LOADED: Dict[Path, "NB201Bench"] = {}
+
+
+def load_bench(path: Optional[str | os.PathLike] = None) -> "NB201Bench":
+    """:class:`NB201Bench` of the file :func:`find_data` finds, loaded once per process (the file is
+    read-only data; the evaluator and the latency source of one search share it)."""
+    where = find_data(path).resolve()
+    if where not in _LOADED:
+        _LOADED[where] = NB201Bench(where)
+    return _LOADED[where]
 
 
 def parse_codes(strings: Sequence[str], where: str = "arch strings") -> np.ndarray:
@@ -154,6 +167,11 @@ class NB201Bench:
                                  f"array of shape {np.shape(codes)}")
         out = self._by_number[code_numbers(c)]
         return out[0] if one else out
+
+    def by_code(self, values: np.ndarray) -> np.ndarray:
+        """``values`` in index order (e.g. :meth:`accuracy` of all) reordered by code number (base 5 of
+        the 6 op indices, first edge most significant): ``by_code(v)[code_numbers(codes)]`` is fast."""
+        return np.asarray(values)[self._by_number]
 
     def check_space(self, space) -> None:
         """Raise unless ``space``'s decisions are the benchmark's edges with its ops in its order (so

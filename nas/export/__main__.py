@@ -16,6 +16,9 @@ Arguments are key=value pairs:
   onnx=BOOL       write ONNX (default true; skipped with a note without onnx/onnxruntime)
   verify=BOOL     check every artefact against the in-package network, also in a fresh
                   interpreter that cannot import nas (default true)
+  formats=LIST    deployable programs, each checked against the net and timed, e.g.
+                  formats=[pt,executorch,onnx,openvino,executorch_int8,onnx_int8,openvino_int8]
+                  (default: pt, i.e. the torch.export program, beside TorchScript and ONNX)
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from __future__ import annotations
 import sys
 from typing import Dict, List, Optional
 
-KEYS = ("arch", "model", "variant", "num_classes", "weights", "out", "name", "seed", "onnx", "verify")
+KEYS = ("arch", "model", "variant", "num_classes", "weights", "out", "name", "seed", "onnx", "verify", "formats")
 BOOLS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 
 
@@ -60,6 +63,8 @@ def parse(argv: List[str]) -> Dict[str, object]:
                 opts[key] = int(args[key])
             except ValueError:
                 raise UsageError(f"key {key!r}: expected an integer, got {args[key]!r}") from None
+    if "formats" in args:
+        opts["formats"] = [f.strip() for f in args["formats"].strip("[]").split(",") if f.strip()]
     for key in ("onnx", "verify"):
         if key in args:
             if args[key].lower() not in BOOLS:
@@ -73,6 +78,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(__doc__.strip(), file=sys.stdout if argv else sys.stderr)
         return 0 if argv else 2
+    from nas.errors import NasError
     from nas.export.errors import ExportError
     from nas.registry import UnknownNameError
     from nas.space.errors import SpaceError
@@ -81,13 +87,13 @@ def main(argv: Optional[List[str]] = None) -> int:
         opts = parse(argv)
         from nas.export.export import export_arch, export_model
 
-        common = {k: opts[k] for k in ("weights", "name", "seed", "onnx", "verify") if k in opts}
+        common = {k: opts[k] for k in ("weights", "name", "seed", "onnx", "verify", "formats") if k in opts}
         if "arch" in opts:
             result = export_arch(opts["arch"], opts["out"], **common)
         else:
             result = export_model(opts["model"], opts["out"], variant=opts.get("variant", "imagenet"),
                                   num_classes=opts.get("num_classes"), **common)
-    except (UsageError, ExportError, SpaceError, UnknownNameError) as err:
+    except (UsageError, ExportError, SpaceError, UnknownNameError, NasError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     m = result.metadata
@@ -99,6 +105,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     if m["verification"]:
         diffs = ", ".join(f"{k} {d:.1e}" for k, d in m["verification"]["max_abs_difference"].items())
         print(f"max abs difference to the in-package network: {diffs}")
+    for fmt, r in (m.get("runtimes") or {}).items():
+        figs = [f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}" for k, v in r.items()
+                if k in ("max_abs_difference", "top1_agreement", "ms", "ratio_to_eager", "speedup_over_fp32")]
+        print(f"  {fmt}: {', '.join(figs)}")
     if m["weights"]["origin"] == "fresh":
         print(f"note: no weights= given: weights.pt holds a fresh initialisation (seed {m['weights']['seed']})")
     return 0

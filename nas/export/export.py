@@ -171,8 +171,11 @@ def _verify(model: nn.Module, net: nn.Module, stage: Path, target: Target, onnx_
 
 
 def export(target: Target, out: str | os.PathLike, *, weights: Optional[str | os.PathLike] = None, seed: int = 0,
-           onnx: bool = True, verify: bool = True, fresh: bool = True) -> ExportResult:
-    """Export ``target`` into the directory ``out`` (see the module docstring)."""
+           onnx: bool = True, verify: bool = True, fresh: bool = True,
+           formats: Optional[List[str]] = None) -> ExportResult:
+    """Export ``target`` into the directory ``out`` (see the module docstring). ``formats``
+    (``nas.export.runtimes``): deployable programs checked against the net and timed; ``None``: the
+    ``torch.export`` program (``.pt2``) beside TorchScript and the legacy ONNX file, untimed."""
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ExportError(str(out), "out", "a directory to write into (a file of that name exists)")
@@ -204,6 +207,11 @@ def export(target: Target, out: str | os.PathLike, *, weights: Optional[str | os
         with artifacts.quiet():
             torch.jit.save(frozen, str(stage / files["torchscript"]))
         skipped = artifacts.onnx_status() if onnx else "skipped: onnx=false"
+        if formats is not None:
+            from nas.export.runtimes import check_formats
+
+            formats = check_formats(formats)
+            skipped = "see runtimes.onnx" if "onnx" in formats else "skipped: not in formats"
         onnx_info: Dict[str, Any] = {"status": skipped}
         if not skipped:
             files["onnx"] = f"{target.name}.onnx"
@@ -215,10 +223,21 @@ def export(target: Target, out: str | os.PathLike, *, weights: Optional[str | os
                                   f"{type(err).__name__}: {reason}") from None
             onnx_info = {"status": "written", "exporter": exporter}
         checks = _verify(model, net, stage, target, "onnx" in files, fresh) if verify else None
+        from nas.export.runtimes import runtime_formats
+
+        rt_files, rt_info = runtime_formats(net, res, ["pt"] if formats is None else formats, stage, target.name,
+                                            trained=weights is not None, time_them=formats is not None,
+                                            strict=formats is not None)
+        if "onnx" in rt_files:
+            onnx_info = {"status": "written", "exporter": "dynamo"}
+        for fmt, names in rt_files.items():
+            files["pt2" if fmt == "pt" else fmt] = names[0]
+            for extra in names[1:]:
+                files[f"{fmt}_weights"] = extra
         meta = {"name": target.name, "class": class_name, **target.info,
                 "input_size": [1, 3, res, res], "params": params, "macs": macs, "weights": origin,
                 "files": files, "torchscript": {"frozen": True, "batchnorm": bn}, "onnx": onnx_info,
-                "verification": checks, "torch": torch.__version__}
+                "verification": checks, "torch": torch.__version__, "runtimes": rt_info}
         (stage / "export.json").write_text(json.dumps(meta, indent=2) + "\n")
         (stage / "README.md").write_text(readme(meta))
         files.update({"metadata": "export.json", "readme": "README.md"})
@@ -282,7 +301,13 @@ def readme(meta: Dict[str, Any]) -> str:
               "weights_only=True))` |",
               f"| `{f['torchscript']}` | TorchScript, frozen, BatchNorm folded: `torch.jit.load(...)` |"]
     if "onnx" in f:
-        lines.append(f"| `{f['onnx']}` | ONNX ({meta['onnx']['exporter']} exporter), dynamic batch |")
+        batch = "batch 1" if meta["onnx"]["exporter"] == "dynamo" else "dynamic batch"
+        lines.append(f"| `{f['onnx']}` | ONNX ({meta['onnx']['exporter']} exporter), {batch} |")
+    for fmt, r in (meta.get("runtimes") or {}).items():  # nas.export.runtimes: checked and timed programs
+        key = "pt2" if fmt == "pt" else fmt
+        if key in f and key != "onnx":
+            timed = f", {r['ms']:.3f} ms ({r['ratio_to_eager']:.2f}x eager)" if "ms" in r else ""
+            lines.append(f"| `{f[key]}` | {fmt} program{timed} |")
     lines += ["| `export.json` | this information, machine-readable |", ""]
     bn = meta["torchscript"]["batchnorm"]
     lines.append(f"BatchNorm: {bn['folded']} of {bn['total']} folded into convolutions"

@@ -8,6 +8,8 @@ tables, evaluate the whole-network predictor on HELP's devices.
     python -m nas.latency template=my_phone.json                                 # keys to measure there
     python -m nas.latency import_hwnasbench=all
     python -m nas.latency predictor=hwnasbench train_frac=0.2
+    python -m nas.latency space=fbnet runtime=executorch dtype=int8 validate=100  # in a deployment runtime
+    python -m nas.latency import=job/result.json                                  # a device agent's result
 
 ``main`` is a thin Hydra wrapper over :func:`run`, which tests call directly.
 """
@@ -24,6 +26,7 @@ import hydra
 import numpy as np
 from omegaconf import DictConfig
 
+from nas.errors import NasError
 from nas.io import atomic_write_text
 from nas.latency.build import get_table, space_info
 from nas.latency.config import register
@@ -31,7 +34,7 @@ from nas.latency.errors import LatencyTableError
 from nas.latency.fingerprint import FIELDS, target_fingerprint
 from nas.latency.ops import build_use, op_key, space_uses, use_stats
 from nas.latency.table import FORMAT, VERSION, load_table
-from nas.space import SpaceError, load_space
+from nas.space import load_space
 
 
 def load_cfg_space(cfg):
@@ -58,7 +61,13 @@ def write_template(space, path: str | Path, batch_size: int = 1) -> Path:
 
 
 def run_import(cfg) -> Dict[str, Any]:
-    from nas.latency.hwnasbench import ADDITIVE, archs_of, hwnasbench_space, import_table, load_help
+    from nas.latency.hwnasbench import (
+        ADDITIVE,
+        archs_of,
+        hwnasbench_space,
+        import_table,
+        load_help,
+    )
 
     devices = list(ADDITIVE) if cfg.import_hwnasbench == "all" else [cfg.import_hwnasbench]
     codes, lat = load_help(cfg.data_dir)
@@ -89,6 +98,10 @@ def run(cfg, out_dir: Optional[str | Path] = None) -> Dict[str, Any]:
         return {"predictor": rows}
     if cfg.import_hwnasbench:
         return {"imported": run_import(cfg)}
+    if cfg.import_result:
+        from nas.latency.agent.importer import import_result
+
+        return import_result(cfg.import_result, cfg, out_dir)
     space = load_cfg_space(cfg)
     threads = cfg.threads if cfg.threads is not None else cfg.device.threads
     if cfg.template:
@@ -98,8 +111,10 @@ def run(cfg, out_dir: Optional[str | Path] = None) -> Dict[str, Any]:
     t0 = time.perf_counter()
     if cfg.table:
         table = load_table(cfg.table)
-        table.check_fingerprint(target_fingerprint(cfg.device.type, threads, cfg.dtype, cfg.batch_size,
-                                                   space.resolution), cfg.allow_mismatch)
+        expected = target_fingerprint(cfg.device.type, threads, cfg.dtype, cfg.batch_size, space.resolution,
+                                      cfg.runtime)
+        expected.pop("runtime_version", None)  # a table of another version of the runtime is checked below
+        table.check_fingerprint(expected, cfg.allow_mismatch)
         missing = table.missing(space)
         if missing:
             raise LatencyTableError(f"{table.where}: {len(missing)} ops of space '{space.name}' have no entry, "
@@ -107,12 +122,18 @@ def run(cfg, out_dir: Optional[str | Path] = None) -> Dict[str, Any]:
     else:
         table = get_table(space, cfg.device.type, cfg.batch_size, cfg.dtype, threads, cfg.cache_dir, cfg.rebuild,
                           cfg.progress, calibrate=cfg.calibrate, min_run_time=cfg.min_run_time, passes=cfg.passes,
-                          seed=cfg.seed, reference=cfg.reference, context_mb=cfg.context_mb)
+                          seed=cfg.seed, reference=cfg.reference, context_mb=cfg.context_mb, runtime=cfg.runtime,
+                          allow_busy=cfg.allow_busy, busy_wait=cfg.busy_wait)
     seconds = time.perf_counter() - t0
     lo, hi = table.bounds(space, calibrated=False)
     print(f"{table!r}")
     print(f"table: {table.path}")
     m = table.meta
+    load = m.get("load") or {}
+    if load:
+        print(f"load while timing: average {load.get('loadavg_before')} before / {load.get('loadavg_after')} after on "
+              f"{load.get('cores')} cores, run-queue wait {load.get('wait_share')}, CPU share {load.get('cpu_share')}, "
+              f"reference spread {load.get('reference_spread')}" + (" -- BUSY (allow_busy)" if load.get("busy") else ""))
     if "ops_seconds" in m:
         print(f"ops: {len(table.entries)} distinct (op, shape) entries, timed in {m['ops_seconds']} s"
               + (f"; calibration on {table.calibration.n_archs} archs in {m['calibration_seconds']} s"
@@ -131,7 +152,8 @@ def run(cfg, out_dir: Optional[str | Path] = None) -> Dict[str, Any]:
         from nas.latency.validate import validate_table, write_report
 
         v = validate_table(table, space, cfg.validate, cfg.seed, allow_mismatch=cfg.allow_mismatch,
-                           passes=cfg.passes, min_run_time=cfg.net_min_run_time, progress=cfg.progress)
+                           passes=cfg.passes, min_run_time=cfg.net_min_run_time, progress=cfg.progress,
+                           allow_busy=cfg.allow_busy)
         files = write_report(v, out_dir or Path(cfg.cache_dir) / "validation")
         print(v.summary())
         print(f"report: {files['json']}  plot: {files['png']}  tensorboard: {files['tensorboard']}")
@@ -151,10 +173,12 @@ def _hydra_main(cfg: DictConfig) -> None:
 
     try:
         run(cfg, HydraConfig.get().runtime.output_dir)
-    except (LatencyTableError, SpaceError) as err:
+    except NasError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
 
 
 def main() -> None:
+    # `import=FILE` (the documented spelling; `import` cannot be a config field name) -> import_result
+    sys.argv = [f"import_result={a[len('import='):]}" if a.startswith("import=") else a for a in sys.argv]
     _hydra_main()

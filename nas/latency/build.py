@@ -15,6 +15,7 @@ from typing import Dict, List, Optional
 
 import torch
 
+from nas.latency.contention import Contention, enforce, wait_for_quiet
 from nas.latency.errors import LatencyTableError
 from nas.latency.fingerprint import target_fingerprint, today
 from nas.latency.measure import Reference, Setting, make_reference, reference_arch, sweep, table_reference
@@ -67,10 +68,18 @@ def measure_entries(space, table: LatencyTable, s: Setting, passes: int = DEFAUL
 
     timings = sweep(todo, make, s, passes, desc=f"ops of {space.name}", progress=progress, reference=reference)
     scale = reference.ms if reference is not None else None
+    over: Dict = {}
+    if s.runtime != "eager":  # a program's call costs once per network, not once per op (nas.latency.overhead)
+        from nas.latency.overhead import call_overheads, shape_key, shape_of
+
+        over = {shape_key(k): v for k, v in call_overheads(todo, s, passes, reference, progress).items()}
+        table.meta.setdefault("call_overhead_ms", {}).update({k: round(v, 6) for k, v in over.items()})
     for use, t in zip(todo, timings):
         with torch.device("meta"):
             module, _ = build_use(space, use)
         ms, iqr = (t.median_ms, t.iqr_ms) if scale is None else (t.ratio * scale, t.ratio_iqr * scale)
+        if over:  # not below zero: a skip costs ~nothing, and searches assume costs >= 0
+            ms = max(0.0, ms - over[shape_key(shape_of(use))])
         table.entries[op_key(use)] = Entry(round(ms, 6), runs=t.runs, iqr_ms=round(iqr, 6),
                                            **use_stats(module, use, s.batch_size))
     return len(todo)
@@ -79,14 +88,18 @@ def measure_entries(space, table: LatencyTable, s: Setting, passes: int = DEFAUL
 def build_table(space, device: str = "cpu", batch_size: int = 1, dtype: str = "float32",
                 threads: Optional[int] = None, *, min_run_time: float = DEFAULT_MIN_RUN_TIME,
                 passes: int = DEFAULT_PASSES, progress: bool = True, reference: bool = True,
-                context_mb: float = DEFAULT_CONTEXT_MB) -> LatencyTable:
+                context_mb: float = DEFAULT_CONTEXT_MB, runtime: str = "eager",
+                monitor: Optional[Contention] = None) -> LatencyTable:
     """A fresh table of every op of ``space`` measured here (not calibrated, not saved).
 
     ``reference``: time every op in alternation with the space's reference network (drift-free
     ratios); ``context_mb``: time ops with their weights out of the core's caches, as inside a
-    network (0: hot); see ``nas.latency.measure``. The table records both."""
-    fp = target_fingerprint(device, threads, dtype, batch_size, space.resolution)
-    s = Setting(device, dtype, batch_size, fp["threads"], min_run_time, context_mb=context_mb)
+    network (0: hot); see ``nas.latency.measure``. The table records both. ``runtime``: lower every
+    op (and the reference) into that runtime (``nas.runtimes``) and time it there. ``monitor``
+    watches for contention while timing (its verdict is the caller's: see :func:`get_table`)."""
+    fp = target_fingerprint(device, threads, dtype, batch_size, space.resolution, runtime)
+    s = Setting(device, dtype, batch_size, fp["threads"], min_run_time, context_mb=context_mb, runtime=runtime,
+                monitor=monitor)
     table = LatencyTable({**fp, "date": today()}, meta={"source": "measured", "space": space_info(space)})
     t0 = time.perf_counter()
     ref = make_reference(space, s) if reference else None
@@ -94,6 +107,8 @@ def build_table(space, device: str = "cpu", batch_size: int = 1, dtype: str = "f
     if ref is not None:
         table.meta["reference"] = {"space": space.name, "arch": space.encode(reference_arch(space)),
                                    "ms": round(ref.measured_ms, 6), "blocks": len(ref.samples)}
+        if monitor is not None:
+            monitor.reference(ref.samples)
     table.meta.update(ops_measured=n, ops_seconds=round(time.perf_counter() - t0, 2), min_run_time=min_run_time,
                       passes=passes, context_mb=context_mb)
     return table
@@ -106,7 +121,8 @@ def cache_path(space, fingerprint: dict, cache_dir: str | Path = "outputs/latenc
     measuring ``protocol`` (reference, context)."""
     fp = {k: v for k, v in fingerprint.items() if k != "date"}
     digest = hashlib.sha1(json.dumps([fp, protocol or {}], sort_keys=True).encode()).hexdigest()[:10]
-    name = (f"{space.name}-{space.variant}-r{space.resolution}-w{space.width_mult:g}-{fp['device']}"
+    runtime = f"-{fp['runtime']}" if fp.get("runtime") else ""  # eager tables keep their names
+    name = (f"{space.name}-{space.variant}-r{space.resolution}-w{space.width_mult:g}-{fp['device']}{runtime}"
             f"-b{fp['batch_size']}-{fp['dtype']}-t{fp['threads']}-{digest}.json")
     return Path(cache_dir) / name
 
@@ -115,7 +131,8 @@ def get_table(space, device: str = "cpu", batch_size: int = 1, dtype: str = "flo
               threads: Optional[int] = None, cache_dir: str | Path = "outputs/latency_tables",
               rebuild: bool = False, progress: bool = True, *, calibrate: int = DEFAULT_CALIBRATE,
               min_run_time: float = DEFAULT_MIN_RUN_TIME, passes: int = DEFAULT_PASSES,
-              seed: int = 0, reference: bool = True, context_mb: float = DEFAULT_CONTEXT_MB) -> LatencyTable:
+              seed: int = 0, reference: bool = True, context_mb: float = DEFAULT_CONTEXT_MB,
+              runtime: str = "eager", allow_busy: Optional[bool] = None, busy_wait: float = 0.0) -> LatencyTable:
     """The table of ``space`` for this device and settings: the cached one when its fingerprint matches
     (ops it lacks are measured and added), else measured now; calibrated on ``calibrate`` random
     architectures timed end to end (0: no calibration); saved atomically; returned.
@@ -123,12 +140,22 @@ def get_table(space, device: str = "cpu", batch_size: int = 1, dtype: str = "flo
     ``threads=None`` pins torch's current thread count. ``reference``, ``context_mb``: how ops are
     timed (see :func:`build_table`). A corrupt cached file is an error (delete it or pass
     ``rebuild=True``).
+
+    ``runtime`` (``nas.runtimes``; default eager PyTorch): ops and networks are lowered into it and
+    timed there; its name and version are in the fingerprint. Contention (``nas.latency.contention``):
+    before timing, wait up to ``busy_wait`` s for the load to leave room; while timing, watch CPU
+    time, run-queue wait and the reference's spread; a busy verdict refuses (nothing is saved)
+    unless ``allow_busy`` (or the ``NAS_ALLOW_BUSY=1`` environment variable), which warns
+    loudly. The observed load goes into ``meta.load``.
     """
     from nas.latency.calibrate import calibrate_table
 
-    fp = target_fingerprint(device, threads, dtype, batch_size, space.resolution)
+    fp = target_fingerprint(device, threads, dtype, batch_size, space.resolution, runtime)
     path = cache_path(space, fp, cache_dir, {"reference": reference, "context_mb": context_mb})
-    s = Setting(device, dtype, batch_size, fp["threads"], min_run_time, context_mb=context_mb)
+    monitor = Contention(fp["threads"])
+    s = Setting(device, dtype, batch_size, fp["threads"], min_run_time, context_mb=context_mb, runtime=runtime,
+                monitor=monitor)
+    what = f"building the {runtime} {dtype} latency table of {space.name}"
     table: Optional[LatencyTable] = None
     changed = False
     if path.is_file() and not rebuild:
@@ -137,16 +164,23 @@ def get_table(space, device: str = "cpu", batch_size: int = 1, dtype: str = "flo
         except LatencyTableError as err:
             raise LatencyTableError(f"{err} (delete the cached file or rebuild)") from None
         table.check_fingerprint(fp)
+        if table.missing(space) or (calibrate and table.calibration is None):
+            wait_for_quiet(fp["threads"], busy_wait, allow_busy, what)
         t0 = time.perf_counter()
-        n = measure_entries(space, table, s, passes, progress, table_reference(table, space, s))
+        ref = table_reference(table, space, s)
+        n = measure_entries(space, table, s, passes, progress, ref)
+        if n and ref is not None:
+            monitor.reference(ref.samples)
         if n:
             table.meta["ops_measured"] = table.meta.get("ops_measured", 0) + n
             table.meta["ops_seconds"] = round(table.meta.get("ops_seconds", 0) + time.perf_counter() - t0, 2)
             table.calibration = None  # fitted on other entries
             changed = True
     if table is None:
+        wait_for_quiet(fp["threads"], busy_wait, allow_busy, what)
         table = build_table(space, device, batch_size, dtype, fp["threads"], min_run_time=min_run_time,
-                            passes=passes, progress=progress, reference=reference, context_mb=context_mb)
+                            passes=passes, progress=progress, reference=reference, context_mb=context_mb,
+                            runtime=runtime, monitor=monitor)
         changed = True
     if calibrate and table.calibration is None:
         t0 = time.perf_counter()
@@ -154,6 +188,7 @@ def get_table(space, device: str = "cpu", batch_size: int = 1, dtype: str = "flo
         table.meta["calibration_seconds"] = round(time.perf_counter() - t0, 2)
         changed = True
     if changed:
+        table.meta["load"] = enforce(monitor.verdict(), allow_busy, what).as_meta()
         table.save(path)
     table.path = path
     return table

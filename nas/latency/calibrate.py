@@ -17,6 +17,7 @@ from typing import List, Optional, Sequence, Tuple
 import numpy as np
 
 from nas.latency.errors import LatencyTableError
+from nas.latency.fingerprint import table_runtime
 from nas.latency.measure import Setting, table_reference, time_archs
 from nas.latency.table import FEATURES, Calibration, LatencyTable
 
@@ -136,7 +137,8 @@ def calibrate_table(table: LatencyTable, space, n: int, seed: int = 0, setting: 
     """Time ``n`` architectures spread over the space's latency range (:func:`spread_archs`) end to end
     (the table's settings; against its reference network if it has one), fit, store in ``table``."""
     fp = table.fingerprint
-    s = setting or Setting(fp["device"], fp["dtype"], fp["batch_size"], fp["threads"])
+    s = setting or Setting(fp["device"], fp["dtype"], fp["batch_size"], fp["threads"],
+                           runtime=table_runtime(fp))
     s = dataclasses.replace(s, min_run_time=min_run_time)
     archs = spread_archs(table, space, n, seed)
     measured = time_archs(space, archs, s, passes, progress, desc="calibration networks",

@@ -18,7 +18,11 @@ class LatencyAppConf:
     resolution: Optional[int] = None  # overrides space.resolution
     threads: Optional[int] = None  # overrides device.threads; null: torch's current count, pinned and recorded
     batch_size: int = 1
-    dtype: str = "float32"  # float32 | float16 | bfloat16
+    dtype: str = "float32"  # float32 | float16 | bfloat16 (eager); float32 | int8 (other runtimes)
+    runtime: str = "eager"  # eager | executorch | onnxruntime | openvino (nas.runtimes): where ops and nets are timed
+    allow_busy: bool = False  # time even when the machine is busy (warns loudly, records the load)
+    busy_wait: float = 120.0  # seconds to wait for a quieter window before refusing
+    import_result: Optional[str] = None  # a device agent's result.json -> a table (`import=result.json` works too)
     cache_dir: str = "outputs/latency_tables"
     rebuild: bool = False  # measure again even if a matching cached table exists
     min_run_time: float = 0.02  # seconds of timed runs per op and sweep

@@ -44,7 +44,14 @@ def device_name(device: str) -> str:
     return cpu_name()
 
 
-def check_dtype(dtype: str) -> torch.dtype:
+def check_dtype(dtype: str, runtime: str = "eager") -> torch.dtype:
+    """The torch dtype of an eager ``dtype``; for another runtime (``nas.runtimes``) its own dtypes
+    (float32, int8), whose inputs are float32."""
+    if runtime != "eager":
+        from nas.runtimes import get_runtime
+
+        get_runtime(runtime).check_dtype(dtype)
+        return torch.float32
     if dtype not in DTYPES:
         raise LatencyTableError(f"dtype: expected one of {', '.join(DTYPES)}, got {dtype!r}")
     return DTYPES[dtype]
@@ -60,14 +67,25 @@ def resolve_threads(threads: Optional[int]) -> int:
 
 
 def target_fingerprint(device: str = "cpu", threads: Optional[int] = None, dtype: str = "float32",
-                       batch_size: int = 1, resolution: Optional[int] = None) -> Dict[str, Any]:
-    """The fingerprint a table measured here, now, with these settings has (without the date)."""
+                       batch_size: int = 1, resolution: Optional[int] = None,
+                       runtime: str = "eager") -> Dict[str, Any]:
+    """The fingerprint a table measured here, now, with these settings has (without the date). A
+    runtime other than eager adds ``runtime`` and ``runtime_version`` (an eager table has neither:
+    the fields of tables from before runtimes, and a missing ``runtime`` reads as ``eager``)."""
     check_device(device)
-    check_dtype(dtype)
+    check_dtype(dtype, runtime)
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise LatencyTableError(f"batch_size: expected a positive integer, got {batch_size!r}")
-    return {"device": device.split(":")[0], "device_name": device_name(device), "threads": resolve_threads(threads),
-            "torch": torch.__version__, "dtype": dtype, "batch_size": batch_size, "resolution": resolution}
+    fp = {"device": device.split(":")[0], "device_name": device_name(device), "threads": resolve_threads(threads),
+          "torch": torch.__version__, "dtype": dtype, "batch_size": batch_size, "resolution": resolution}
+    if runtime != "eager":
+        from nas.runtimes import runtime_info
+
+        fp.update(runtime_info(runtime, dtype))
+    return fp
+
+
+DEFAULTS = {"runtime": "eager"}  # what a field a table lacks means
 
 
 def today() -> str:
@@ -76,5 +94,21 @@ def today() -> str:
 
 def differences(have: Dict[str, Any], expected: Dict[str, Any]) -> Dict[str, tuple]:
     """Fields of ``expected`` (but ``date`` and ``None`` values: don't-care) that ``have`` differs in."""
-    return {k: (have.get(k), v) for k, v in expected.items()
-            if k != "date" and v is not None and have.get(k) != v}
+    return {k: (have.get(k, DEFAULTS.get(k)), v) for k, v in expected.items()
+            if k != "date" and v is not None and have.get(k, DEFAULTS.get(k)) != v}
+
+
+def table_runtime(fingerprint: Dict[str, Any]) -> str:
+    return fingerprint.get("runtime") or "eager"
+
+
+def check_runtime(table, runtime: str) -> None:
+    """One line when ``table`` was not timed in ``runtime`` (a table without the field is eager's): a search
+    (or an app) on one runtime refuses a table timed in another."""
+    have = table_runtime(table.fingerprint)
+    if have != runtime:
+        fp = table.fingerprint
+        version = f" {fp.get('runtime_version')}" if fp.get("runtime_version") else ""
+        raise LatencyTableError(f"{table.where}: fingerprint.runtime: expected {runtime!r} (latency.runtime), got "
+                                f"{have!r}{version} {fp.get('dtype')}; use a table timed in {runtime} or set "
+                                f"latency.runtime={have}")

@@ -28,6 +28,7 @@ item, not all; an item's figure is the median over its sweeps.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import itertools
@@ -47,7 +48,8 @@ from torch import nn
 from tqdm import tqdm
 
 from nas.latency.errors import LatencyTableError
-from nas.latency.fingerprint import check_device, check_dtype, resolve_threads, target_fingerprint
+from nas.latency.contention import Contention, enforce
+from nas.latency.fingerprint import check_device, check_dtype, resolve_threads, table_runtime, target_fingerprint
 
 BLOCK_SECONDS = 0.004  # shortest block of runs when alternating with a reference
 MAX_COPIES = 64
@@ -74,10 +76,12 @@ class Setting:
     min_run_time: float = 0.05
     warmup: int = 2
     context_mb: float = 0.0  # >0: run round-robin over copies holding this many MB of weights (see module doc)
+    runtime: str = "eager"  # eager | executorch | onnxruntime | openvino: modules are lowered into it (nas.runtimes)
+    monitor: Optional[object] = None  # a nas.latency.contention.Contention observing every timed item
 
     def __post_init__(self):
         check_device(self.device)
-        check_dtype(self.dtype)
+        check_dtype(self.dtype, self.runtime)
         self.threads = resolve_threads(self.threads)
 
 
@@ -117,7 +121,7 @@ def _in_context(module: nn.Module, context_mb: float, factory: Optional[Callable
                 s: Optional[Setting] = None) -> nn.Module:
     """``module`` or a round-robin over copies of it (distinct weights) holding ``context_mb`` MB;
     copies come from ``factory`` (moved to ``s``'s device and dtype), else ``copy.deepcopy`` (slower)."""
-    size = sum(p.numel() * p.element_size() for p in module.parameters())
+    size = getattr(module, "weight_bytes", None) or sum(p.numel() * p.element_size() for p in module.parameters())
     if context_mb <= 0 or size == 0:
         return module
     k = int(min(MAX_COPIES, max(1, math.ceil(context_mb * 2**20 / size))))
@@ -125,7 +129,7 @@ def _in_context(module: nn.Module, context_mb: float, factory: Optional[Callable
         return module
     if factory is None:
         return _Cycle([module] + [copy.deepcopy(module) for _ in range(k - 1)])
-    to = dict(device=s.device, dtype=check_dtype(s.dtype)) if s is not None else {}
+    to = dict(device=s.device, dtype=input_dtype(s)) if s is not None else {}
     return _Cycle([module] + [factory().to(**to).eval() for _ in range(k - 1)])
 
 
@@ -142,10 +146,19 @@ class _Blocks:
         return max(1, int(round(seconds / max(self(1), 1e-7))))
 
 
+def input_dtype(s: Setting) -> torch.dtype:
+    """The inputs' dtype: the setting's in eager; float32 for a runtime (int8 there is the program's)."""
+    return check_dtype(s.dtype) if s.runtime == "eager" else torch.float32
+
+
 def _prepare(module: nn.Module, shapes: Sequence[Tuple[int, ...]], s: Setting):
-    dtype = check_dtype(s.dtype)
+    dtype = input_dtype(s)
     module = module.to(device=s.device, dtype=dtype).eval()
     inputs = [torch.randn(s.batch_size, *shape, device=s.device, dtype=dtype) for shape in shapes]
+    if s.runtime != "eager":
+        from nas.runtimes.timing import lowered
+
+        module = lowered(module, inputs, s)
     for _ in range(s.warmup):
         module(*inputs)
     _sync(s.device)
@@ -195,14 +208,18 @@ def time_module(module: nn.Module, shapes: Sequence[Tuple[int, ...]], s: Setting
     the setting's device and dtype; its train/eval mode is restored). With a ``reference``, the
     returned ``ratio`` is drift-free and ``median_ms`` is ``ratio * reference.ms``. ``factory``
     builds the copies ``s.context_mb`` asks for (default: deep copies)."""
-    training = module.training
+    training, original = module.training, module
     try:
-        with pinned_threads(s.threads), torch.inference_mode():
+        with pinned_threads(s.threads), torch.inference_mode(), contextlib.ExitStack() as watch:
             module, inputs = _prepare(module, shapes, s)
+            if module is not original:  # lowered into a runtime: copies are reloads of its program
+                factory = module.reload
             runner = _in_context(module, s.context_mb, factory, s)
             if runner is not module:
                 for _ in range(s.warmup):
                     runner(*inputs)
+            if s.monitor is not None:  # CPU time and run-queue wait while this item is timed
+                watch.enter_context(s.monitor.observe())
             if reference is None:
                 timer = benchmark.Timer(stmt="module(*inputs)", globals={"module": runner, "inputs": inputs},
                                         num_threads=s.threads)
@@ -224,7 +241,7 @@ def time_module(module: nn.Module, shapes: Sequence[Tuple[int, ...]], s: Setting
     except RuntimeError as err:
         raise LatencyTableError(f"{what} does not run on {s.device} in {s.dtype}: {err}") from None
     finally:
-        module.train(training)
+        original.train(training)
 
 
 def sweep(items: Sequence, make: Callable[[object], tuple], s: Setting, passes: int = 1, desc: str = "timing",
@@ -303,14 +320,27 @@ def time_archs(space, archs: Sequence, s: Setting, passes: int = 2, progress: bo
 
 
 def measure_archs(table, space, archs: Sequence, *, allow_mismatch: bool = False, passes: int = 3,
-                  min_run_time: float = NET_MIN_RUN_TIME, progress: bool = False):
-    """Time architectures whole the way the table's entries were timed (its device, dtype, batch size
-    and threads; against its reference network if it has one, so the figures are on the table's
-    scale whatever the machine's speed now). Returns ``(latencies in ms, reference or None)``."""
+                  min_run_time: float = NET_MIN_RUN_TIME, progress: bool = False,
+                  allow_busy: Optional[bool] = None, load: Optional[dict] = None):
+    """Time architectures whole the way the table's entries were timed (its device, dtype, batch size,
+    threads and runtime; against its reference network if it has one, so the figures are on the
+    table's scale whatever the machine's speed now). Returns ``(latencies in ms, reference or None)``.
+    A busy machine (``nas.latency.contention``) refuses unless ``allow_busy``; the observed load is
+    put into ``load`` when given."""
     fp = table.fingerprint
+    runtime = table_runtime(fp)
     here = target_fingerprint(fp["device"] or "cpu", fp["threads"], fp["dtype"] or "float32", fp["batch_size"] or 1,
-                              space.resolution)
+                              space.resolution, runtime)
     table.check_fingerprint(here, allow_mismatch)
-    s = Setting(here["device"], here["dtype"], here["batch_size"], here["threads"], min_run_time)
+    monitor = Contention(here["threads"])
+    s = Setting(here["device"], here["dtype"], here["batch_size"], here["threads"], min_run_time, runtime=runtime,
+                monitor=monitor)
     ref = table_reference(table, space, s)
-    return time_archs(space, archs, s, passes, progress, desc="networks", reference=ref), ref
+    measured = time_archs(space, archs, s, passes, progress, desc="networks", reference=ref)
+    if ref is not None:
+        monitor.reference(ref.samples)
+    report = enforce(monitor.verdict(), allow_busy, f"timing {len(archs)} {runtime} networks of {space.name}")
+    if load is not None:
+        load.update(report.as_meta())
+    return measured, ref
+

@@ -179,11 +179,11 @@ class LatencyTable:
         const = self.const(calibrated)
         return const + lo, const + hi
 
-    def measure(self, space, archs: Sequence, allow_mismatch: bool = False) -> List[float]:
+    def measure(self, space, archs: Sequence, allow_mismatch: bool = False, allow_busy: bool = False) -> List[float]:
         """End-to-end latencies (ms) of ``archs`` timed here the way this table's entries were (its
         settings, against its reference network: on the table's scale); an error for a table measured
         on another target unless ``allow_mismatch``."""
-        return measure_archs(self, space, archs, allow_mismatch=allow_mismatch)[0]
+        return measure_archs(self, space, archs, allow_mismatch=allow_mismatch, allow_busy=allow_busy)[0]
 
     # --- fingerprint -------------------------------------------------------------------------
     def check_fingerprint(self, expected: Mapping[str, Any], allow_mismatch: bool = False) -> Dict[str, tuple]:

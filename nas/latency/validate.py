@@ -38,16 +38,22 @@ class Validation:
     seconds: float
     reference_ms: Optional[float] = None  # the reference network's latency when the table was built
     reference_now_ms: Optional[float] = None  # ... and during this validation (machine drift)
+    load: Dict = field(default_factory=dict)  # what the contention monitor saw while timing
     files: Dict[str, str] = field(default_factory=dict)
 
     def summary(self) -> str:
         lines = [f"validation on {len(self.archs)} random {self.space} archs measured end to end "
                  f"({self.fingerprint.get('device_name')}, {self.fingerprint.get('threads')} threads, "
-                 f"batch {self.fingerprint.get('batch_size')}, {self.fingerprint.get('dtype')}; "
+                 f"batch {self.fingerprint.get('batch_size')}, {self.fingerprint.get('runtime', 'eager')} "
+                 f"{self.fingerprint.get('dtype')}; "
                  f"{self.seconds:.1f} s)"]
         if self.reference_ms:
             lines.append(f"timed against the table's reference network: {self.reference_ms:.3f} ms at build, "
                          f"{self.reference_now_ms:.3f} ms now (latencies are on the build's scale)")
+        if self.load:
+            lines.append(f"load: average {self.load.get('loadavg_before')} before, run-queue wait "
+                         f"{self.load.get('wait_share')}, CPU share {self.load.get('cpu_share')}"
+                         + (" (BUSY: figures unreliable)" if self.load.get("busy") else ""))
         lines.append(format_accuracy("raw op sum", self.raw))
         if self.calibrated:
             lines.append(format_accuracy("calibrated", self.calibrated))
@@ -55,22 +61,24 @@ class Validation:
 
 
 def validate_table(table: LatencyTable, space, n: int = 100, seed: int = 0, *, allow_mismatch: bool = False,
-                   passes: int = 3, min_run_time: float = NET_MIN_RUN_TIME, progress: bool = True) -> Validation:
+                   passes: int = 3, min_run_time: float = NET_MIN_RUN_TIME, progress: bool = True,
+                   allow_busy: Optional[bool] = None) -> Validation:
     """Time ``n`` random archs of ``space`` (none used by the calibration) with :func:`measure_archs`."""
     exclude = []
     if table.calibration and table.calibration.space == space.name:
         exclude = [space.decode(a) for a in table.calibration.archs]
     archs = sample_archs(space, n, "validate", seed, exclude)
     t0 = time.perf_counter()
+    load: dict = {}
     measured, ref = measure_archs(table, space, archs, allow_mismatch=allow_mismatch, passes=passes,
-                                  min_run_time=min_run_time, progress=progress)
+                                  min_run_time=min_run_time, progress=progress, allow_busy=allow_busy, load=load)
     seconds = time.perf_counter() - t0
     raw = table.predict_many(space, archs, calibrated=False)
     cal = table.predict_many(space, archs, calibrated=True) if table.calibration else None
     return Validation(space.name, seed, dict(table.fingerprint), [space.encode(a) for a in archs], list(measured),
                       raw.tolist(), None if cal is None else cal.tolist(), accuracy(raw, measured),
                       None if cal is None else accuracy(cal, measured), seconds,
-                      None if ref is None else ref.ms, None if ref is None else ref.measured_ms)
+                      None if ref is None else ref.ms, None if ref is None else ref.measured_ms, load=load)
 
 
 def scatter_figure(v: Validation):

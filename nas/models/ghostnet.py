@@ -80,3 +80,5 @@ def _entry(width: float):
 
 register_model("ghostnet_100", params=5.2, macs=141, resolution=224,
                source="GhostNet paper Table 7 (GhostNet 1.0x)")(_entry(1.0))
+register_model("ghostnet_050", params=2.6, macs=42, resolution=224,
+               source="GhostNet paper Table 7 (GhostNet 0.5x)")(_entry(0.5))

@@ -60,3 +60,6 @@ def _entry(rows, width: float):
 
 register_model("mnasnet_a1", params=3.9, macs=312, source="MnasNet paper Table 1")(_entry(A1, 1.0))
 register_model("mnasnet_b1", params=4.4, macs=315, source="MnasNet paper Table 1")(_entry(B1, 1.0))
+register_model("mnasnet_b1_050", params=2.218512, macs=104.455968,
+               source="torchvision's mnasnet0_5 (MNASNet-B1 at depth multiplier 0.5): 2,218,512 params, "
+                      "0.104 GMACs")(_entry(B1, 0.5))

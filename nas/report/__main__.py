@@ -71,8 +71,9 @@ def parse(argv: List[str]) -> Tuple[List[str], Dict[str, object]]:
 
 def run(paths: List[str], opts: Dict[str, object]) -> Dict[str, Path]:
     from nas.report.collect import baseline_rows, collect
+    from nas.report.seeds import merge_seeds
 
-    rows = collect(paths) if paths else []  # first: a bad dir ends before torch is imported
+    rows = merge_seeds(collect(paths)) if paths else []  # first: a bad dir ends before torch is imported
     from nas.report.measure import remeasure
     from nas.report.write import table, write_report
 

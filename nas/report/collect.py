@@ -73,6 +73,10 @@ class Row:
     variant: Optional[str] = None
     num_classes: Optional[int] = None
     pareto: Optional[bool] = None  # on the accuracy-latency front of its accuracy kind; None: not comparable
+    accuracy_se: Optional[float] = None  # standard error of the mean accuracy over seeds (merge_seeds)
+    seeds: List[int] = field(default_factory=list)  # the seeds behind a train row (merged: all of them)
+    epochs: Optional[int] = None  # train rows: the training budget
+    data: Optional[str] = None
 
     @property
     def latency_ms(self) -> Optional[float]:
@@ -199,7 +203,8 @@ def train_row(run: Path) -> Row:
                latency_setting={k: latency[k] for k in ("device", "threads", "batch_size", "dtype") if k in latency},
                recorded_ms=measured, params_m=r.params_m, macs_m=r.macs_m, arch_file=arch_file or None,
                model=None if arch_file else r.model, variant=r.variant or None,
-               num_classes=int(classes) if classes else None)
+               num_classes=int(classes) if classes else None, seeds=[] if r.seed is None else [r.seed],
+               epochs=r.epochs, data=r.data)
 
 
 # -- finding runs --------------------------------------------------------------------------------------

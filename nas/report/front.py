@@ -58,6 +58,10 @@ def figure(rows: Sequence[Row], title: str = "accuracy vs latency"):
         pts = [r for r in placed if r.kind == kind]
         if pts:
             ax.scatter([r.latency_ms for r in pts], [r.accuracy for r in pts], label=kind, zorder=3, **STYLE[kind])
+    bars = [r for r in placed if r.accuracy_se]
+    if bars:  # standard errors over seeds
+        ax.errorbar([r.latency_ms for r in bars], [r.accuracy for r in bars], yerr=[r.accuracy_se for r in bars],
+                    fmt="none", ecolor="gray", elinewidth=0.8, capsize=2, zorder=2)
     ring = [r for r in placed if r.pareto]
     if ring:
         ax.scatter([r.latency_ms for r in ring], [r.accuracy for r in ring], marker="o", s=160, facecolors="none",

@@ -35,7 +35,8 @@ def table(rows: Sequence[Row]) -> str:
     lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     for r in sort_rows(rows):
         mark = {True: "yes", False: "", None: "-"}[r.pareto]
-        cells = [r.name, r.kind, r.method, _f(r.target_ms, 2), _f(r.accuracy, 4), r.accuracy_kind or "",
+        acc = _f(r.accuracy, 4) + (f" ± {r.accuracy_se:.4f} ({len(r.seeds)} seeds)" if r.accuracy_se else "")
+        cells = [r.name, r.kind, r.method, _f(r.target_ms, 2), acc, r.accuracy_kind or "",
                  _f(r.latency_ms, 3), r.latency_from, _f(r.predicted_ms, 3), _f(r.params_m, 3), _f(r.macs_m, 1),
                  mark, r.source]
         lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")

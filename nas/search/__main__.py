@@ -50,7 +50,10 @@ def main(cfg: DictConfig) -> Union[float, List[float]]:
         print(f"error: {job}: {err}", file=sys.stderr)
         FAILED.append(job)
         return failed_value(spec)
-    print(format_summary(summary))
+    from nas.distributed import is_main
+
+    if is_main():  # under torchrun: rank 0 reports
+        print(format_summary(summary))
     return value
 
 

@@ -15,10 +15,12 @@ from nas.supernet.training import SupernetOptions
 
 @dataclass
 class LatencyConf:
-    table: Optional[str] = None  # a latency table JSON to use instead of building / reusing the cached one
+    table: Optional[str] = None  # a latency table JSON to use instead of building / reusing the cached one,
+    #                              or a registered latency source (benchmark: the benchmark file's latencies)
     device: Optional[str] = None  # device the table is measured on; default: device.type
     target_ms: Optional[float] = None  # latency target; null: FBNet's alpha * log(LAT)^beta objective
-    constraint: str = "soft"  # soft | hard (controllers' reward exponents; FBNet: penalty x10 when hard)
+    constraint: str = "soft"  # soft | hard (controllers: soft -0.07/-0.07 exponents; hard: infeasible archs get
+    #                           reward 0 and strategies propose feasible archs only; FBNet: penalty x10 when hard)
     penalty: float = 2.0  # FBNet with a target: CE + penalty * relu(LAT / target - 1)
     calibrated: bool = True  # use the table's calibration
     allow_mismatch: bool = False  # accept a table whose fingerprint differs from this search's target
@@ -28,6 +30,9 @@ class LatencyConf:
     cache_dir: str = "outputs/latency_tables"
     rebuild: bool = False
     measure: bool = True  # time the found archs end to end on the device
+    runtime: str = "eager"  # eager | executorch | onnxruntime | openvino: the table's runtime (a table of another is refused)
+    allow_busy: bool = False  # build / measure even on a busy machine (warns loudly, records the load)
+    busy_wait: float = 120.0  # seconds to wait for a quieter window before refusing
 
 
 @dataclass
@@ -45,9 +50,10 @@ class ControllerMethodConf:
     default_space: Optional[str] = None  # the space this method runs on when space= is not given
     budget: int = 100  # evaluated architectures
     options: Dict[str, Any] = field(default_factory=dict)  # the strategy's own options
-    alpha: Optional[float] = None  # reward exponents; null: latency.constraint's (soft -0.07/-0.07, hard 0/-1)
+    alpha: Optional[float] = None  # reward exponents; null: latency.constraint's (soft -0.07/-0.07, hard 0/-inf;
+    #                                0/0: reward = accuracy, unconstrained)
     beta: Optional[float] = None
-    storage: Optional[str] = None  # optuna: sqlite:///study.db or any RDB URL shared by workers
+    storage: Optional[str] = None  # a study shared by workers: an RDB URL or journal:<file> (docs/distributed.md)
     measure_each: bool = False  # time every sampled arch on the device instead of the table
     checkpoint_every: int = 10
 
@@ -59,8 +65,17 @@ class SupernetConf(SupernetOptions):
 
 
 @dataclass
+class BenchmarkConf:
+    """The tabular benchmark of ``evaluator=benchmark`` and ``latency.table=benchmark`` (NAS-Bench-201)."""
+
+    path: Optional[str] = None  # nb201_hw.npz or its folder; null: $NAS_NB201_DIR or ../shared/datasets/...
+    dataset: Optional[str] = None  # cifar10 | cifar100 | imagenet16_120; null: the space's variant
+
+
+@dataclass
 class EvaluatorConf:
     name: str = "oneshot"  # oneshot (supernet: the `supernet` section, cached) | proxy (train each child) | zerocost
+    #                        | benchmark (tabular benchmark's test accuracy: benchmark.path, benchmark.dataset)
     epochs: int = 5  # proxy: per-child epochs (the oneshot supernet's training is the `supernet` section's)
     batch_size: int = 64
     lr: float = 0.1
@@ -80,6 +95,7 @@ class SearchConf:
     latency: LatencyConf = MISSING
     evaluator: EvaluatorConf = MISSING
     supernet: SupernetConf = MISSING
+    benchmark: BenchmarkConf = MISSING
     seed: int = 0
     resume: Optional[str] = None  # a run directory to continue from its checkpoint
     out_dir: Optional[str] = None  # default: Hydra's run directory
@@ -95,5 +111,6 @@ def register_configs() -> None:
     cs.store(group="latency", name="schema", node=LatencyConf)
     cs.store(group="evaluator", name="schema", node=EvaluatorConf)
     cs.store(group="supernet", name="schema", node=SupernetConf)
+    cs.store(group="benchmark", name="schema", node=BenchmarkConf)
     for name, schema in METHOD_SCHEMAS.items():
         cs.store(group="method", name=f"{name}_schema", node=schema)

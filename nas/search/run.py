@@ -5,11 +5,13 @@ named by ``method.name`` from the strategy registry and runs it (``strategy.sear
 method checkpoints into ``out_dir`` (``resume=<run dir>`` continues) and ends with the typed
 :class:`~nas.results.SearchSummary` written as ``summary.json``, beside ``config.yaml``,
 ``latency_table.json``, ``tb/`` (TensorBoard) and the method's own files (see its docstring).
-Nothing here knows a method by name.
+Nothing here knows a method by name. Under torchrun every rank runs the job (the training inside is
+data-parallel, ``nas.distributed``) and rank 0 writes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
 from typing import Any, Dict, List
@@ -17,33 +19,42 @@ from typing import Any, Dict, List
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from nas import distributed as dist
 from nas.data import DATASETS, search_data
 from nas.evaluators import EVALUATORS
 from nas.io import atomic_write_text
 from nas.latency import get_table, load_table
+from nas.latency.fingerprint import check_runtime
+from nas.latency.sources import LATENCY_SOURCES
 from nas.results import SearchSummary
 from nas.seeding import seed_everything
 from nas.space import load_space
-from nas.strategies import STRATEGIES, LatencySettings, SearchError, SearchJob
+from nas.strategies import STRATEGIES, LatencySettings, SearchError, SearchJob, build_strategy
 from nas.supernet.training import SupernetOptions
 
 SUMMARY = "summary.json"
 
 
 def resolve_table(cfg: DictConfig, space, device: str, threads):
-    """The latency table of the search's target: a named file (fingerprint-checked) or the cached/built one."""
+    """The latency source of the search's target: a registered source named by ``latency.table``
+    (``nas.latency.sources``, e.g. ``benchmark``), a named table file (fingerprint-checked) or the
+    cached/built table."""
     lat = cfg.latency
     target = lat.device or device
+    if lat.table in LATENCY_SOURCES:
+        return LATENCY_SOURCES.get(lat.table).from_config(cfg, space)
     if lat.table:
         table = load_table(lat.table)
         expected = {"device": target, "batch_size": lat.batch_size, "dtype": lat.dtype}
+        check_runtime(table, lat.runtime)
         table.check_fingerprint(expected, allow_mismatch=lat.allow_mismatch)
         return table
     if target != device:
         raise SearchError(f"latency.device={target}: a table for another device than the search's ({device}) cannot "
                           f"be measured here; name one with latency.table=<file>")
     return get_table(space, device=target, batch_size=lat.batch_size, dtype=lat.dtype, threads=threads,
-                     cache_dir=lat.cache_dir, rebuild=lat.rebuild)
+                     cache_dir=lat.cache_dir, rebuild=lat.rebuild, runtime=lat.runtime, allow_busy=lat.allow_busy,
+                     busy_wait=lat.busy_wait)
 
 
 def apply_default_space(cfg: DictConfig, overrides: List[str]) -> DictConfig:
@@ -69,20 +80,22 @@ def latency_settings(cfg: DictConfig) -> LatencySettings:
     lat = cfg.latency
     return LatencySettings(target_ms=lat.target_ms, constraint=lat.constraint, penalty=lat.penalty,
                            calibrated=lat.calibrated, measure=lat.measure, allow_mismatch=lat.allow_mismatch,
-                           dtype=lat.dtype, batch_size=lat.batch_size)
+                           dtype=lat.dtype, batch_size=lat.batch_size, runtime=lat.runtime, allow_busy=lat.allow_busy)
 
 
 def evaluator_factory(cfg: DictConfig, space, data, device: str, augment: bool):
     """``make(latency_ms) -> evaluator`` for the ``evaluator`` config section (built only by methods
     that score archs one by one)."""
     options = OmegaConf.to_container(cfg.evaluator, resolve=True)
+    options.setdefault("amp", OmegaConf.select(cfg, "device.amp", default="auto"))
     options["supernet"] = OmegaConf.to_container(cfg.supernet, resolve=True)  # the oneshot evaluator's supernet
     cls = EVALUATORS.get(options["name"])
     context = {"data": OmegaConf.to_container(cfg.data), "classes": space.num_classes}
+    sections = {k: OmegaConf.to_container(cfg[k], resolve=True) for k in ("benchmark",) if cfg.get(k) is not None}
 
     def make(latency_ms):
         return cls.from_config(space, data, latency_ms, options, device=device, seed=cfg.seed, augment=augment,
-                               context=context)
+                               context=context, sections=sections)
 
     return make
 
@@ -97,6 +110,9 @@ def run_search(cfg: DictConfig, out_dir: Path) -> SearchSummary:
     device = cfg.device.type
     if device == "cuda" and not torch.cuda.is_available():
         raise SearchError("device=cuda: no CUDA device is available here (use device=cpu)")
+    device = dist.setup(device)  # under torchrun: join the group (this rank's GPU)
+    out_dir = dist.broadcast_object(out_dir)  # rank 0's (Hydra's run dirs differ by start time)
+    main = dist.is_main()
     if cfg.device.threads:
         torch.set_num_threads(cfg.device.threads)
     seed_everything(cfg.seed)
@@ -110,25 +126,29 @@ def run_search(cfg: DictConfig, out_dir: Path) -> SearchSummary:
                        download=d.download, url=d.url, md5=d.md5, seed=cfg.seed)
     space = load_space(sp.name, variant=sp.variant, width_mult=sp.width_mult, resolution=sp.resolution,
                        num_classes=data.num_classes, fix_transitions=sp.fix_transitions)
-    strategy = cls.from_config(space, cfg.seed, method_config(cfg))  # bad options fail before any work
+    strategy = build_strategy(cfg.method.name, space, cfg.seed, method_config(cfg))  # bad options fail first
     SupernetOptions.of(OmegaConf.to_container(cfg.supernet, resolve=True))
-    table = resolve_table(cfg, space, device, cfg.latency.threads or cfg.device.threads)
+    with dist.main_first():  # rank 0 builds and caches the table, the others read the cache
+        table = resolve_table(cfg, space, device.split(":")[0], cfg.latency.threads or cfg.device.threads)
     seed_everything(cfg.seed)  # building the table draws random archs: a cached table must not change the run
-    out_dir.mkdir(parents=True, exist_ok=True)
-    table.save(out_dir / "latency_table.json")
-    atomic_write_text(out_dir / "config.yaml", OmegaConf.to_yaml(cfg))
+    if main:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        table.save(out_dir / "latency_table.json")
+        atomic_write_text(out_dir / "config.yaml", OmegaConf.to_yaml(cfg))
     augment = DATASETS.meta(d.name)["augment"] if d.augment is None else d.augment
     from torch.utils.tensorboard import SummaryWriter
 
-    with SummaryWriter(str(out_dir / "tb")) as writer:
+    with SummaryWriter(str(out_dir / "tb")) if main else contextlib.nullcontext() as writer:
         job = SearchJob(space, data, table, out_dir, latency_settings(cfg), seed=cfg.seed, device=device,
                         augment=augment, resume=bool(cfg.resume), writer=writer,
                         make_evaluator=evaluator_factory(cfg, space, data, device, augment),
-                        evaluator_name=cfg.evaluator.name,
+                        evaluator_name=cfg.evaluator.name, amp=cfg.device.amp,
                         supernet=OmegaConf.to_container(cfg.supernet, resolve=True))
         summary = strategy.search(job)
+    summary = dist.broadcast_object(summary)  # rank 0's on every rank
     summary.seconds = round(time.perf_counter() - t0, 1)
-    summary.save(out_dir / SUMMARY)
+    if main:
+        summary.save(out_dir / SUMMARY)
     return summary
 
 

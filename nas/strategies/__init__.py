@@ -3,8 +3,9 @@
 :class:`~nas.strategies.job.SearchJob` and returns the :class:`~nas.results.SearchSummary`.
 
 - controllers (ask/tell over the decisions, scored by an evaluator): random, regularized evolution,
-  MNASNet's RL, Optuna (TPE / NSGA-II); the loop that drives them is ``run_strategy`` (log,
-  checkpoint, resume);
+  MNASNet's RL, Optuna (TPE / NSGA-II), ``bo`` (a GP predictor proposing mutations of the best
+  archs); the loop that drives them is ``run_strategy`` (log, checkpoint, resume); a hard latency
+  constraint reaches them through ``Strategy.constrain``;
 - ``fbnet``: FBNet's differentiable search, which trains the space's supernet instead.
 
 >>> space = load_space("mnasnet", variant="cifar")
@@ -18,14 +19,16 @@ from nas.strategies.base import Record, SearchError, Strategy, StrategyError, ch
 from nas.strategies.driver import SearchResult, load_checkpoint, read_log, run_strategy, save_checkpoint
 from nas.strategies.job import LatencySettings, SearchJob
 from nas.strategies.registry import STRATEGIES, create_strategy, strategy_options
+from nas.strategies.shared_study import build_strategy
 from nas.strategies.reward import CONSTRAINTS, MnasReward, make_reward, mnas_reward
-from nas.strategies import evolution as _evolution  # noqa: F401  (registers the strategies)
+from nas.strategies import bo as _bo  # noqa: F401  (registers the strategies)
+from nas.strategies import evolution as _evolution  # noqa: F401
 from nas.strategies import fbnet as _fbnet  # noqa: F401
 from nas.strategies import optuna_search as _optuna_search  # noqa: F401
 from nas.strategies import random_search as _random_search  # noqa: F401
 from nas.strategies import rl as _rl  # noqa: F401
 
 __all__ = ["CONSTRAINTS", "LatencySettings", "MnasReward", "Record", "STRATEGIES", "SearchError", "SearchJob",
-           "SearchResult", "Strategy", "StrategyError", "check_result", "create_strategy", "load_checkpoint",
+           "SearchResult", "Strategy", "StrategyError", "build_strategy", "check_result", "create_strategy", "load_checkpoint",
            "make_reward", "mnas_reward", "pareto_front", "read_log", "run_strategy", "save_checkpoint",
            "strategy_options"]

@@ -11,6 +11,11 @@ architecture is its integer encoding (one choice index per decision).
 
 Subclasses implement ``_propose() -> (encoding, info)`` and ``_observe(encoding, record, info)``,
 and ``_state()`` / ``_load_state()`` for what they keep beyond the history.
+
+A hard latency constraint reaches a strategy only as a yes/no per architecture: the job calls
+:meth:`Strategy.constrain` with ``feasible(arch) -> bool`` (the latency source's prediction against
+the target) and a strategy whose ``feasible_only`` option is on proposes feasible archs only
+(:meth:`Strategy.feasible`, :meth:`Strategy.draw_feasible`); the latency model costs no evaluation.
 """
 
 from __future__ import annotations
@@ -18,13 +23,14 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from nas.errors import NasError
 from nas.pareto import front_indices
 from nas.space import Arch
 
 Encoding = List[int]
+MAX_TRIES = 1000  # draws a strategy makes to find a feasible arch before it proposes an infeasible one
 OBJECTIVE_SENSES = {"reward": "max", "accuracy": "max", "latency_ms": "min", "params": "min", "macs": "min"}
 
 
@@ -120,6 +126,8 @@ class Strategy:
         self._known: Dict[Tuple[int, ...], int] = {}  # encoding -> first step
         self._best: Optional[Record] = None
         self.options: Dict[str, Any] = {}  # options that shape the proposals; a resume must use the same
+        self._constraint: Optional[Callable[[Arch], bool]] = None
+        self._feasible: Dict[Tuple[int, ...], bool] = {}
 
     # --- ask / tell --------------------------------------------------------------------------------
     def ask(self) -> Arch:
@@ -170,6 +178,40 @@ class Strategy:
     @property
     def num_pending(self) -> int:
         return len(self._pending)
+
+    # --- the search's hard constraint --------------------------------------------------------------
+    def constrain(self, feasible: Optional[Callable[[Arch], bool]]) -> None:
+        """Hand the strategy the search's hard constraint: ``feasible(arch)`` tells whether an arch meets
+        it (None: none). Strategies with the option ``feasible_only`` then propose feasible archs only;
+        the others (and random search by default) ignore it."""
+        self._constraint = feasible
+        self._feasible = {}
+
+    @property
+    def constrained(self) -> bool:
+        """Whether proposals are restricted to the feasible archs (a constraint and ``feasible_only``)."""
+        return self._constraint is not None and bool(self.options.get("feasible_only"))
+
+    def feasible(self, enc: Sequence[int]) -> bool:
+        """Whether the encoding meets the constraint (always, without one); cached per encoding."""
+        if self._constraint is None:
+            return True
+        key = tuple(int(i) for i in enc)
+        ok = self._feasible.get(key)
+        if ok is None:
+            ok = self._feasible[key] = bool(self._constraint(self.space.decode(list(key))))
+        return ok
+
+    def draw_feasible(self, draw: Callable[[], Encoding], tries: int = MAX_TRIES) -> Encoding:
+        """``draw()`` again until it gives a feasible encoding when :attr:`constrained` (at most ``tries``
+        draws; then the last one, so a search on an all-but-infeasible space still goes on)."""
+        enc = draw()
+        if self.constrained:
+            for _ in range(tries - 1):
+                if self.feasible(enc):
+                    break
+                enc = draw()
+        return enc
 
     # --- checkpoint / resume -----------------------------------------------------------------------
     def state_dict(self) -> Dict[str, Any]:

@@ -17,6 +17,11 @@ theta whose latency is within 5% below the target (``FBNetOptions.derive``).
 As a job (``search(job)``): checkpoint every epoch (a resumed job continues exactly), then
 ``arch.yaml`` (the found arch), ``samples/sample_<k>.yaml`` (the most likely distinct archs of
 ``samples`` draws from the final distribution) and the :class:`~nas.results.SearchSummary`.
+
+Data-parallel under torchrun (``nas.distributed``): ``batch_size`` is the global batch, each rank
+trains on its share; DDP averages the gradients (theta's too: it wraps the whole supernet; each
+optimiser steps only its own parameters), BatchNorms are synchronised, and every rank draws the same
+Gumbel noise (same seed stream), so N processes compute one process's epoch. Rank 0 writes.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from nas import distributed as dist
 from nas.data import BatchLoader, SearchData
 from nas.io import atomic_torch_save
 from nas.loops import NonFiniteLoss, Recipe, batch_to, recalibrate_bn, to_device, train_epoch
@@ -105,7 +111,8 @@ class FBNetSearch:
     """One FBNet search's training: supernet, optimisers, an epoch loop, checkpointable state."""
 
     def __init__(self, supernet, data: SearchData, latency: LatencyModel, opts: FBNetOptions, *,
-                 seed: int = 0, device: str = "cpu", writer=None, augment: bool = False):
+                 seed: int = 0, device: str = "cpu", writer=None, augment: bool = False, amp: str = "auto"):
+        dist.check_divisible(opts.batch_size, "method.batch_size")
         self.net, self.data, self.latency, self.opts = to_device(supernet, device), data, latency, opts
         self.seed, self.device, self.writer = seed, torch.device(device), writer
         self.w_opt = torch.optim.SGD(list(supernet.weight_parameters()), lr=opts.w_lr, momentum=opts.w_momentum,
@@ -117,7 +124,11 @@ class FBNetSearch:
         self.a_loader = BatchLoader(data.arch, opts.batch_size, augment=augment, seed=seed + 1, drop_last=True)
         self.v_loader = BatchLoader(data.val, 256, shuffle=False)
         self.recipe = Recipe(epochs=opts.epochs, batch_size=opts.batch_size, lr=opts.w_lr, label_smoothing=0.0,
-                             max_steps_per_epoch=opts.max_steps_per_epoch)
+                             max_steps_per_epoch=opts.max_steps_per_epoch, amp=amp)
+        # both epochs train through DDP (one path per step: unused parameters). A backward pass of the raw
+        # supernet between DDP's iterations (theta through its own all-reduce) breaks DDP's bookkeeping of
+        # used parameters in the next weight epoch, so theta's gradients are DDP's too
+        self.train_net = dist.prepare(self.net, device, find_unused_parameters=True)
         self.derive_rule()  # a bad method.derive fails before any training
         self.epoch = 0
         self.bn_batches = 4
@@ -155,7 +166,7 @@ class FBNetSearch:
     def _epoch(self, phase: str, loader: BatchLoader, opt, loss_fn=None) -> Dict[str, float]:
         e = self.epoch
         try:
-            return train_epoch(self.net, loader, opt, self.recipe, e, self.device, loss_fn=loss_fn,
+            return train_epoch(self.train_net, loader, opt, self.recipe, e, self.device, loss_fn=loss_fn,
                                desc=f"epoch {e + 1} {phase}")
         except NonFiniteLoss as err:
             raise SearchError(f"{'architecture' if phase == 'theta' else 'weight'} {err}: stopping (lower "
@@ -164,6 +175,7 @@ class FBNetSearch:
     def run_epoch(self) -> Dict[str, float]:
         e, opts = self.epoch, self.opts
         tau = self.tau(e)
+        dist.sync_rng()  # the same Gumbel draws on every rank
         self.net.train().set_mode(opts.mode, tau=tau)
         w = self._epoch("weights", self.w_loader, self.w_opt)
         self.w_sched.step()
@@ -180,8 +192,9 @@ class FBNetSearch:
                 return fbnet_loss(ce, lat.to(ce.device), opts, self.latency)
 
             a = self._epoch("theta", self.a_loader, self.t_opt, loss_fn)
-            n = max(1, sums["n"])
-            metrics.update(a_loss=a["train_loss"], a_ce=sums["ce"] / n, a_lat_ms=sums["lat"] / n)
+            ce, lat, n = dist.all_sum(sums["ce"], sums["lat"], sums["n"])  # the global batches' figures
+            n = max(1, n)
+            metrics.update(a_loss=a["train_loss"], a_ce=ce / n, a_lat_ms=lat / n)
         metrics["expected_latency_ms"] = self.latency.of_probs(self.net)
         metrics["val_acc"] = self.evaluate(self.derive())
         self.epoch += 1
@@ -200,9 +213,11 @@ class FBNetSearch:
         loader = BatchLoader(self.data.weight, self.opts.batch_size, seed=self.seed + 7)
         recalibrate_bn(self.net, [(x, y) for _, (x, y) in zip(range(self.bn_batches), loader)], self.device)
         correct = seen = 0
-        for x, y in self.v_loader:
-            correct += (self.net(batch_to(x, self.device)).argmax(1).cpu() == y).sum().item()
-            seen += len(y)
+        for x, y in dist.local_loader(self.v_loader):
+            if len(y):
+                correct += (self.net(batch_to(x, self.device)).argmax(1).cpu() == y).sum().item()
+                seen += len(y)
+        correct, seen = dist.all_sum(correct, seen)
         self.net.load_state_dict(bn_state, strict=False)
         torch.set_rng_state(rng)
         self.net.train()
@@ -283,7 +298,7 @@ class FBNet:
         if opts.mode != "hard" or not opts.warm_start or opts.warmup_epochs < 1 or job.resume:
             return None
         trainer = SupernetTrainer(self.space, job.data, SupernetOptions.of(job.supernet), seed=self.seed,
-                                  device=job.device, augment=job.augment)
+                                  device=job.device, augment=job.augment, amp=getattr(job, "amp", "auto"))
         trainer.train(to_device(net, job.device))
         how = f"reused from {trainer.cache_path}" if trainer.reused else f"trained in {trainer.seconds:.0f} s, " \
               f"cached as {trainer.cache_path}"
@@ -297,7 +312,8 @@ class FBNet:
         net = build_supernet(self.space, **supernet_opts.build())
         warm = self.warm_start(net, job)
         search = FBNetSearch(net, job.data, latency, opts, seed=self.seed,
-                             device=job.device, writer=job.writer, augment=job.augment)
+                             device=job.device, writer=job.writer, augment=job.augment,
+                             amp=getattr(job, "amp", "auto"))
         search.bn_batches = supernet_opts.bn_batches
         if warm:
             search.skip_warmup()
@@ -314,23 +330,28 @@ class FBNet:
         start = search.epoch
         t0 = time.perf_counter()
         bar = tqdm(range(search.epoch, opts.epochs), desc="search", unit="epoch", initial=search.epoch,
-                   total=opts.epochs, disable=None)
+                   total=opts.epochs, disable=None if dist.is_main() else True)
         for _ in bar:
             metrics = search.run_epoch()
             bar.set_postfix(val_acc=f"{metrics['val_acc']:.3f}", lat=f"{metrics['expected_latency_ms']:.2f}ms")
-            atomic_torch_save({"search": search.state_dict(), "space": self.space.name, "epochs": opts.epochs,
-                               "supernet": supernet_opts.build(), "seconds": before + time.perf_counter() - t0},
-                              out / CHECKPOINT)
+            if dist.is_main():  # the raw supernet's state: resumable at any world size
+                atomic_torch_save({"search": search.state_dict(), "space": self.space.name, "epochs": opts.epochs,
+                                   "supernet": supernet_opts.build(), "seconds": before + time.perf_counter() - t0},
+                                  out / CHECKPOINT)
         return self.summary(search, job, start, before, [warm] if warm else [])
 
     def summary(self, search: FBNetSearch, job, start: int, before: float, notes: List[str]) -> SearchSummary:
         out = job.out_dir
+        main = dist.is_main()  # every rank evaluates (a collective); rank 0 writes
         archs = [search.derive()]
-        found = job.figures(archs[0], archs[0].save(out / "arch.yaml"), accuracy=search.evaluate(archs[0]))
-        shutil.rmtree(out / "samples", ignore_errors=True)
+        found = job.figures(archs[0], archs[0].save(out / "arch.yaml") if main else out / "arch.yaml",
+                            accuracy=search.evaluate(archs[0]))
+        if main:
+            shutil.rmtree(out / "samples", ignore_errors=True)
         samples = []
         for k, (arch, logp) in enumerate(search.samples(self.opts.samples, self.seed)):
-            path = arch.save(out / "samples" / f"sample_{k}.yaml")
+            path = out / "samples" / f"sample_{k}.yaml"
+            path = arch.save(path) if main else path
             samples.append(job.figures(arch, path, accuracy=search.evaluate(arch), log_prob=logp))
             archs.append(arch)
         notes = notes + job.measure(archs, [found, *samples])

@@ -11,6 +11,7 @@ or anything with the same ``predict`` / ``bounds`` / ``cost_vectors`` / ``measur
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
@@ -34,6 +35,8 @@ class LatencySettings:
     allow_mismatch: bool = False  # accept a table measured on another target
     dtype: str = "float32"
     batch_size: int = 1
+    runtime: str = "eager"  # the runtime found archs are timed in (the table's)
+    allow_busy: bool = False  # time found archs even on a busy machine (nas.latency.contention)
 
 
 @dataclass
@@ -53,6 +56,7 @@ class SearchJob:
     # builds the evaluator that scores archs for controllers, given the latency function they use
     make_evaluator: Optional[Callable[[Callable[[Arch], float]], Any]] = None
     evaluator_name: Optional[str] = None
+    amp: str = "auto"  # the training loops' autocast (nas.loops.Recipe.amp): bfloat16 on CUDA by default
     # the ``supernet`` config section (nas.supernet.training.SupernetOptions): how supernets are built and
     # trained; FBNet's hard-mode warm-up shares the oneshot evaluator's cached training through it
     supernet: Dict[str, Any] = field(default_factory=dict)
@@ -94,12 +98,18 @@ class SearchJob:
     def measure(self, archs: Sequence[Arch], entries: Sequence[ArchFigures]) -> List[str]:
         """Time ``archs`` end to end (on the latency table's scale) into their ``entries``' ``measured_ms``
         when ``settings.measure``; returns notes on what could not be timed."""
-        if not self.settings.measure or not archs:
+        from nas import distributed
+
+        if not self.settings.measure or not archs or not distributed.is_main():  # rank 0 times, alone
             return []
         try:
-            measured = self.latency.measure(self.space, list(archs), allow_mismatch=self.settings.allow_mismatch)
-        except NasError as err:  # latencies measured elsewhere cannot be timed here
-            return [f"found archs not timed: {err}"]
+            measured = self.latency.measure(self.space, list(archs), allow_mismatch=self.settings.allow_mismatch,
+                                            allow_busy=self.settings.allow_busy)
+        except NasError as err:  # latencies measured elsewhere (or on a busy machine) cannot be timed here
+            note = f"found archs not timed: {err}"
+            if type(err).__name__ == "BusyMachine":
+                print(f"WARNING: {note}", file=sys.stderr)
+            return [note]
         for entry, ms in zip(entries, measured):
             entry.measured_ms = float(ms)
         return []

@@ -4,12 +4,30 @@ decision, using Optuna's ask/tell study API and storage.
 - ``sampler='tpe'`` (Bergstra et al. 2011) for the single ``reward``; ``'nsga2'`` (Deb et al. 2002) for
   several objectives, e.g. ``objectives=('accuracy', 'latency_ms')``, whose non-dominated trials are the
   Pareto front (:meth:`OptunaSearch.front`); ``'random'``; ``'auto'`` picks tpe / nsga2.
-- ``storage='sqlite:///search.db'`` (or any RDB URL, or an Optuna storage object) plus ``study_name``:
-  several workers share one study (give each its own ``seed``), and a killed search continues where it
-  stopped (``load_if_exists``). A trial the killed worker left RUNNING is marked FAIL and its arch is
-  enqueued again, so it is evaluated once more. The budget counts COMPLETE trials of the whole study.
+- ``storage='sqlite:///search.db'`` (or any RDB URL, ``journal:<file>`` / a path for an Optuna journal
+  file, or an Optuna storage object) plus ``study_name``: several workers share one study (give each
+  its own ``seed``), and a killed search continues where it stopped (``load_if_exists``). A trial the
+  killed worker left RUNNING is marked FAIL and its arch is enqueued again, so it is evaluated once
+  more. The budget counts COMPLETE trials of the whole study. No arch is evaluated twice: a proposal
+  another worker is evaluating (RUNNING) is withdrawn (FAIL, ``nas_duplicate_of``) and the sampler asked
+  again (up to ``claim_retries`` times, then it waits up to ``claim_wait_s`` for that trial); a proposal
+  the study holds COMPLETE is told its figures again without evaluating (``nas_cached_from``, it counts
+  toward the budget like a single worker's cached repeat). ``nas.strategies.shared_study`` runs
+  evolution, mnasnet and random search the same way.
 - Reproducible: before each ask the sampler is re-seeded from ``(seed, number of complete trials)``, so
   the same seed and the same history give the same archs, also after a resume.
+- ``feasible_only`` (default on; single-objective studies): with a hard latency constraint handed over
+  by the job (``Strategy.constrain``), an asked arch that is infeasible is not evaluated: it is told
+  at once as a rejected trial (user attribute ``rejected``) with the worst value (0, or a worse one
+  told before), so TPE learns the infeasible region from the latency model at no evaluation, and is
+  asked again. Rejected trials count neither toward the budget nor toward ``n_startup_trials``, and
+  are left out of ``records``, ``best`` and ``front``. NSGA-II's fronts span the whole latency range:
+  multi-objective studies ignore the constraint.
+- ``fresh`` (default off): an asked arch this search evaluated before is failed at once (a rejected
+  trial that the sampler ignores) and the sampler asked again, re-seeded, up to ``FRESH_TRIES`` times
+  (the driver counts a repeat against the budget without learning anything, and TPE proposes many
+  near its end; but each extra ask costs a full TPE step, which made a 300-query search several
+  times slower on NAS-Bench-201).
 - Choices that are None/bool/int/float/str and unambiguous are suggested as themselves (Optuna stores
   the choice index, so floats and ints come back exactly); others (or ``1`` beside ``1.0``/``True``) are
   suggested by their ``repr``. Either way the arch holds the space's own choice objects.
@@ -19,14 +37,17 @@ from __future__ import annotations
 
 import math
 import socket
+import time
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from nas.strategies.base import (OBJECTIVE_SENSES, Encoding, Record, Strategy, StrategyError, check_result,
-                                 seed_stream)
+from nas.strategies.base import (MAX_TRIES, OBJECTIVE_SENSES, Encoding, Record, Strategy, StrategyError,
+                                 check_result, seed_stream)
 from nas.strategies.controller import Controller
 from nas.strategies.registry import STRATEGIES
+from nas.strategies.study import open_storage, running_clash, wait_while_running
 
 SAMPLERS = ("auto", "tpe", "nsga2", "random")
+FRESH_TRIES = 10  # asks (re-seeded) to get an arch not evaluated before; then the repeat is proposed
 
 
 def choice_specs(choices: Sequence[Any]) -> Tuple[Any, ...]:
@@ -50,19 +71,26 @@ def spec_index(spec: Sequence[Any], value: Any) -> int:
 class OptunaSearch(Controller):
     """Options: ``sampler`` auto|tpe|nsga2|random; ``objectives`` (result keys; reward, accuracy up,
     latency_ms, params, macs down, others need ``directions``); ``storage`` (None: in memory);
-    ``study_name`` (default ``nas-<space>-<objectives>``); ``n_startup_trials`` (TPE's random trials);
-    ``population_size`` (NSGA-II); ``sampler_options`` (more sampler keyword arguments);
-    ``worker_id`` (default ``<host>-seed<seed>``: whose RUNNING trials a resume reclaims); ``quiet``."""
+    ``study_name`` (default ``nas-<space>-<objectives>``); ``n_startup_trials`` (TPE's random trials;
+    default 5) and ``population_size`` (NSGA-II; default 10): tuned for budgets of 100-300 on
+    NAS-Bench-201 settings the benchmark script does not report (Optuna's own 10 and 50 did worse);
+    ``sampler_options`` (more sampler keyword arguments);
+    ``worker_id`` (default ``<host>-seed<seed>``: whose RUNNING trials a resume reclaims); ``claim_retries``
+    and ``claim_wait_s`` (shared studies); ``quiet``; ``feasible_only``, ``fresh`` (see the module docstring)."""
 
     name = "optuna"
 
     def __init__(self, space: Any, seed: int = 0, sampler: str = "auto", objectives: Sequence[str] | str = ("reward",),
                  directions: Optional[Sequence[str]] = None, storage: Any = None, study_name: Optional[str] = None,
-                 n_startup_trials: int = 10, population_size: int = 50,
+                 n_startup_trials: int = 5, population_size: int = 10,
                  sampler_options: Optional[Mapping[str, Any]] = None, worker_id: Optional[str] = None,
-                 quiet: bool = True):
+                 claim_retries: int = 10, claim_wait_s: float = 300.0, quiet: bool = True,
+                 feasible_only: bool = True, fresh: bool = False):
         super().__init__(space, seed)
         import optuna
+
+        spec, storage = storage, open_storage(storage)
+        self.claim_retries, self.claim_wait_s = int(claim_retries), float(claim_wait_s)
 
         self.optuna = optuna
         if quiet:
@@ -86,12 +114,16 @@ class OptunaSearch(Controller):
         self.sampler_name = ("tpe" if len(self.objectives) == 1 else "nsga2") if sampler == "auto" else sampler
         self.n_startup_trials, self.population_size = int(n_startup_trials), int(population_size)
         self.sampler_options = dict(sampler_options or {})
+        for key, value in (("feasible_only", feasible_only), ("fresh", fresh)):
+            if not isinstance(value, bool):
+                raise StrategyError(src, key, "true or false", value)
+        self.fresh = fresh
         self._make_sampler(0)  # fail early on bad sampler options
         self.options = {"sampler": self.sampler_name, "objectives": list(self.objectives),
                         "directions": list(self.directions), "n_startup_trials": self.n_startup_trials,
                         "population_size": self.population_size,
                         "sampler_options": repr(sorted(self.sampler_options.items())),
-                        "persistent": storage is not None}
+                        "persistent": storage is not None, "feasible_only": feasible_only, "fresh": fresh}
         self.specs = [choice_specs(d.choices) for d in self.decisions]
         self.distributions = {d.label: optuna.distributions.CategoricalDistribution(s)
                               for d, s in zip(self.decisions, self.specs)}
@@ -99,23 +131,39 @@ class OptunaSearch(Controller):
         self.persistent = storage is not None
         self.replays_log = not self.persistent
         self.study_name = study_name or f"nas-{space.name}-{'-'.join(self.objectives)}"
-        self.storage_name = storage if isinstance(storage, str) else type(storage).__name__
+        self.storage_name = spec if isinstance(spec, str) else type(spec).__name__
         self.study = self._open_study(storage)
         self._trials: Dict[int, Any] = {}  # asked trials by number
 
     # --- study and sampler -------------------------------------------------------------------------
-    def _make_sampler(self, n_complete: int):
+    def _make_sampler(self, n_complete: int, attempt: int = 0, n_rejected: int = 0):
+        """The sampler for the next ask: seeded from ``(seed, complete trials, attempt)`` (attempt: a
+        retry after a withdrawn or repeated proposal); TPE's startup grows by the rejected trials."""
         samplers = self.optuna.samplers
-        seed = seed_stream("optuna", self.sampler_name, self.seed, n_complete) & 0xFFFFFFFF
+        parts = (n_complete,) if attempt == 0 else (n_complete, attempt)
+        seed = seed_stream("optuna", self.sampler_name, self.seed, *parts) & 0xFFFFFFFF
         try:
             if self.sampler_name == "tpe":
-                return samplers.TPESampler(seed=seed, n_startup_trials=self.n_startup_trials, **self.sampler_options)
+                return samplers.TPESampler(seed=seed, n_startup_trials=self.n_startup_trials + n_rejected,
+                                           **self.sampler_options)
             if self.sampler_name == "nsga2":
                 return samplers.NSGAIISampler(seed=seed, population_size=self.population_size, **self.sampler_options)
             return samplers.RandomSampler(seed=seed, **self.sampler_options)
         except (TypeError, ValueError) as err:
             raise StrategyError("strategy 'optuna'", "sampler_options", f"options of the {self.sampler_name} "
                                 f"sampler ({err})") from None
+
+    def _reuse_cache(self, sampler):
+        """Speed only: a sampler made anew for each ask (re-seeded, see the module docstring) takes over
+        its predecessor's cache of the study's search space, which TPE otherwise rebuilds from every
+        trial on each ask (Optuna's private ``_search_space``; without it, asks are slower, not different)."""
+        old = getattr(self, "study", None) and self.study.sampler
+        cache = getattr(old, "_search_space", None)
+        if cache is not None and type(old) is type(sampler) and hasattr(sampler, "_search_space") \
+                and getattr(old, "_cache_study", None) is self.study:
+            sampler._search_space = cache
+        sampler._cache_study = self.study
+        return sampler
 
     def _signature(self) -> Dict[str, Any]:
         return {"nas_space": self.space.name, "nas_objectives": list(self.objectives),
@@ -125,8 +173,17 @@ class OptunaSearch(Controller):
         optuna = self.optuna
         where = f"study '{self.study_name}' in {self.storage_name}"
         try:
-            study = optuna.create_study(storage=storage, study_name=self.study_name, directions=self.directions,
-                                        load_if_exists=self.persistent, sampler=self._make_sampler(0))
+            for attempt in range(6 if self.persistent else 1):
+                try:
+                    study = optuna.create_study(storage=storage, study_name=self.study_name,
+                                                directions=self.directions, load_if_exists=self.persistent,
+                                                sampler=self._make_sampler(0))
+                    break
+                except Exception as err:  # noqa: BLE001 - workers creating one new database race (its schema)
+                    race = any(w in type(err).__name__ + str(err) for w in ("IntegrityError", "locked"))
+                    if attempt == 5 or not race:
+                        raise
+                    time.sleep(0.2 * (attempt + 1))
         except Exception as err:  # bad URL, missing driver, unreachable database: one clear message
             raise StrategyError(f"optuna storage {self.storage_name}", "storage", "a reachable RDB URL such as "
                                 f"sqlite:///search.db ({type(err).__name__}: {err})") from None
@@ -147,20 +204,63 @@ class OptunaSearch(Controller):
             for t in running:
                 if t.user_attrs.get("worker") == self.worker_id:
                     study.tell(t.number, state=optuna.trial.TrialState.FAIL)
-                    study.enqueue_trial(dict(t.params), user_attrs={"requeued_from": t.number})
+                    keep = {k: t.user_attrs[k] for k in ("nas_info",) if k in t.user_attrs}
+                    study.enqueue_trial(dict(t.params), user_attrs={"requeued_from": t.number, **keep})
         return study
 
-    def _complete(self) -> List[Any]:
-        return self.study.get_trials(deepcopy=False, states=(self.optuna.trial.TrialState.COMPLETE,))
+    def _complete(self, rejected: bool = False) -> List[Any]:
+        """The study's COMPLETE trials (with the rejected ones, see the module docstring, if ``rejected``)."""
+        trials = self.study.get_trials(deepcopy=False, states=(self.optuna.trial.TrialState.COMPLETE,))
+        return trials if rejected else [t for t in trials if not t.user_attrs.get("rejected")]
+
+    @property
+    def rejects(self) -> bool:
+        """Whether infeasible asks are told as rejected trials (a constraint, feasible_only, one objective)."""
+        return self.constrained and len(self.objectives) == 1
 
     # --- ask / tell hooks --------------------------------------------------------------------------
     def _propose(self) -> Tuple[Encoding, Any]:
-        self.study.sampler = self._make_sampler(len(self._complete()))
-        trial = self.study.ask()
-        trial.set_user_attr("worker", self.worker_id)
-        enc = [spec_index(s, trial.suggest_categorical(d.label, s)) for d, s in zip(self.decisions, self.specs)]
+        """Ask the sampler; an infeasible ask (``rejects``) is told the worst value and a repeat (``fresh``)
+        is failed, then the sampler is asked again; a shared study's proposal that another worker is
+        evaluating is withdrawn and asked again (``claim_retries``, then it waits for that trial)."""
+        repeats = withdrawn = 0
+        for tries in range(1, MAX_TRIES + 1):
+            every = self._complete(rejected=True)
+            n_rejected = sum(1 for t in every if t.user_attrs.get("rejected")) if self.rejects else 0
+            sampler = self._make_sampler(len(every), repeats + withdrawn, n_rejected=n_rejected)
+            self.study.sampler = self._reuse_cache(sampler)
+            trial = self.study.ask()
+            trial.set_user_attr("worker", self.worker_id)
+            enc = [spec_index(s, trial.suggest_categorical(d.label, s)) for d, s in zip(self.decisions, self.specs)]
+            self._asked(trial)
+            infeasible = self.rejects and not self.feasible(enc)
+            known = self.fresh and repeats < FRESH_TRIES and tuple(enc) in self._known
+            if tries < MAX_TRIES and (infeasible or known):
+                trial.set_user_attr("rejected", True)
+                if infeasible:  # the worst value so far: what the hard constraint makes of it (TPE learns it)
+                    values = [v for t in every for v in t.values]
+                    worst = min([0.0] + values) if self.directions[0] == "maximize" else max([0.0] + values)
+                    self.study.tell(trial, [worst])
+                else:  # a repeat: failed (the study learns nothing new, nor grows), asked again re-seeded
+                    repeats += 1
+                    self.study.tell(trial, state=self.optuna.trial.TrialState.FAIL)
+                continue
+            clash = running_clash(self.study, trial) if self.persistent else None
+            if clash is None:
+                break
+            if withdrawn < self.claim_retries:  # another worker evaluates this arch: withdraw, ask again
+                withdrawn += 1
+                trial.set_user_attr("nas_duplicate_of", clash)
+                self.study.tell(trial, state=self.optuna.trial.TrialState.FAIL)
+                continue
+            if clash < trial.number:  # the earlier claim goes on; this one waits for its figures
+                wait_while_running(self.study, clash, self.claim_wait_s)
+            break
         self._trials[trial.number] = trial
         return enc, trial.number
+
+    def _asked(self, trial: Any) -> None:
+        """Hook: a trial was just asked and its params suggested (the sampler ran)."""
 
     def _values(self, result: Mapping[str, Any], step: int) -> List[float]:
         values = []
@@ -190,6 +290,21 @@ class OptunaSearch(Controller):
     def num_done(self) -> int:
         return len(self._complete()) if self.persistent else len(self.history)
 
+    def lookup(self, arch):
+        """A shared study: the first COMPLETE trial of ``arch`` (any worker's), marking the pending trial of
+        ``arch`` as its cached repeat; else this worker's history."""
+        if not self.persistent:
+            return super().lookup(arch)
+        enc = self.space.encode(arch)
+        for t in self._complete():
+            if self.trial_record(t).arch.choices == arch.choices:
+                for pending, number in self._pending:
+                    if pending == enc:
+                        self._trials[number].set_user_attr("nas_cached_from", t.number)
+                        break
+                return self.trial_record(t)
+        return None
+
     def trial_record(self, trial: Any) -> Record:
         enc = [spec_index(s, trial.params[d.label]) for d, s in zip(self.decisions, self.specs)]
         return Record(trial.number, self.space.decode(enc), dict(trial.user_attrs.get("result", {})))
@@ -210,7 +325,8 @@ class OptunaSearch(Controller):
 
     def front(self) -> List[Record]:
         """The study's non-dominated trials (Optuna's ``best_trials``), by trial number."""
-        return [self.trial_record(t) for t in sorted(self.study.best_trials, key=lambda t: t.number)]
+        return [self.trial_record(t) for t in sorted(self.study.best_trials, key=lambda t: t.number)
+                if not t.user_attrs.get("rejected")]
 
     # --- checkpoint / resume -----------------------------------------------------------------------
     def _state(self) -> Dict[str, Any]:

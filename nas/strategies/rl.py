@@ -11,6 +11,11 @@ takes one gradient step of ``-A * log p`` per batch. The advantage is the reward
 moving average of past rewards (``baseline_decay``), divided by the batch's reward std when
 ``normalize_advantages`` (so one learning rate suits any reward scale). An entropy bonus keeps the
 policy from collapsing early. The policy starts uniform (zero-initialised heads).
+
+The archs a policy proposes before its next update are sampled in one batched pass. ``feasible_only``
+(default on): with a hard latency constraint handed over by the job (``Strategy.constrain``), only
+the feasible samples are proposed, so the budget goes to feasible archs and the policy learns among
+them (PPO's ratio keeps the unconditional probabilities).
 """
 
 from __future__ import annotations
@@ -20,9 +25,12 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 import torch
 from torch import nn
 
-from nas.strategies.base import Encoding, StrategyError, seed_stream
+from nas.strategies.base import MAX_TRIES, Encoding, StrategyError, seed_stream
 from nas.strategies.controller import Controller
 from nas.strategies.registry import STRATEGIES
+
+
+REJECTION_BATCH = 25  # policy samples drawn at once when looking for a feasible arch
 
 
 class ControllerPolicy(nn.Module):
@@ -54,10 +62,10 @@ class ControllerPolicy(nn.Module):
         return out
 
     def run(self, actions: Optional[torch.Tensor] = None, generator: Optional[torch.Generator] = None,
-            greedy: bool = False) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Teacher-forced on ``actions`` ``[B, T]``, or sampling (one arch) when ``actions`` is None.
+            greedy: bool = False, samples: int = 1) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Teacher-forced on ``actions`` ``[B, T]``, or sampling ``samples`` archs when ``actions`` is None.
         Returns ``(actions [B, T], log_prob [B], entropy [B])``."""
-        batch = 1 if actions is None else actions.shape[0]
+        batch = samples if actions is None else actions.shape[0]
         x = self.embed(torch.full((batch,), self.start, dtype=torch.long))
         hc = None
         taken, logp, ent = [], 0.0, 0.0
@@ -81,14 +89,16 @@ class ControllerPolicy(nn.Module):
 class MnasNetController(Controller):
     """Options: ``algorithm`` ppo|reinforce; ``batch_size`` archs per policy update; ``lr`` (Adam);
     ``ppo_epochs``, ``clip`` (PPO); ``entropy_coef``; ``baseline_decay``; ``normalize_advantages``;
-    ``hidden_size``; ``temperature`` / ``tanh_constant`` (logit shaping); ``max_grad_norm``."""
+    ``hidden_size``; ``temperature`` / ``tanh_constant`` (logit shaping); ``max_grad_norm``;
+    ``feasible_only`` (see the module docstring)."""
 
     name = "mnasnet"
 
     def __init__(self, space: Any, seed: int = 0, algorithm: str = "ppo", batch_size: int = 16, lr: float = 0.01,
                  ppo_epochs: int = 4, clip: float = 0.2, entropy_coef: float = 0.01, baseline_decay: float = 0.9,
                  normalize_advantages: bool = True, hidden_size: int = 64, temperature: float = 1.0,
-                 tanh_constant: Optional[float] = None, max_grad_norm: Optional[float] = 5.0):
+                 tanh_constant: Optional[float] = None, max_grad_norm: Optional[float] = 5.0,
+                 feasible_only: bool = True):
         super().__init__(space, seed)
         src = "strategy 'mnasnet'"
         if algorithm not in ("ppo", "reinforce"):
@@ -103,6 +113,8 @@ class MnasNetController(Controller):
                                          ("temperature", temperature, lambda v: v > 0, "a number > 0")):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not ok(value):
                 raise StrategyError(src, key, expected, value)
+        if not isinstance(feasible_only, bool):
+            raise StrategyError(src, "feasible_only", "true or false", feasible_only)
         self.algorithm, self.batch_size, self.lr = algorithm, batch_size, float(lr)
         self.ppo_epochs, self.clip, self.entropy_coef = ppo_epochs, float(clip), float(entropy_coef)
         self.baseline_decay, self.normalize_advantages = float(baseline_decay), bool(normalize_advantages)
@@ -111,7 +123,7 @@ class MnasNetController(Controller):
                         "clip": self.clip, "entropy_coef": self.entropy_coef, "baseline_decay": self.baseline_decay,
                         "normalize_advantages": self.normalize_advantages, "hidden_size": hidden_size,
                         "temperature": float(temperature), "tanh_constant": tanh_constant,
-                        "max_grad_norm": max_grad_norm}
+                        "max_grad_norm": max_grad_norm, "feasible_only": feasible_only}
         self.generator = torch.Generator().manual_seed(seed_stream("mnasnet-sample", self.seed))
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed_stream("mnasnet-init", self.seed))
@@ -119,13 +131,31 @@ class MnasNetController(Controller):
         self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=self.lr)
         self.baseline: Optional[float] = None
         self.buffer: List[Tuple[Encoding, float, float]] = []  # (encoding, sampling log-prob, reward)
+        self.queue: List[Tuple[Encoding, float]] = []  # sampled by the current policy, not yet proposed
         self.updates = 0
 
     # --- ask / tell hooks --------------------------------------------------------------------------
     def _propose(self) -> Tuple[Encoding, Any]:
-        with torch.no_grad():
-            actions, logp, _ = self.policy.run(generator=self.generator)
-        return actions[0].tolist(), float(logp[0])
+        if not self.queue:
+            self.queue = self._sample_until_update()
+        enc, logp = self.queue.pop(0)
+        return enc, logp
+
+    def _sample_until_update(self) -> List[Tuple[Encoding, float]]:
+        """The archs the current policy proposes until its next update, sampled in one batched pass (the
+        policy does not change before it); with a constraint (``feasible_only``), feasible ones only."""
+        need = max(self.batch_size - len(self.buffer) - len(self._pending), 1)
+        out: List[Tuple[Encoding, float]] = []
+        for _ in range(max(MAX_TRIES // REJECTION_BATCH, 1)):
+            with torch.no_grad():
+                actions, logp, _ = self.policy.run(generator=self.generator,
+                                                   samples=max(need, REJECTION_BATCH) if self.constrained else need)
+            for enc, lp in zip(actions.tolist(), logp.tolist()):
+                if not self.constrained or self.feasible(enc):
+                    out.append((enc, lp))
+            if len(out) >= need or not self.constrained:
+                return out[:need]
+        return out[:need] or [(enc, lp)]  # no feasible arch drawn: the last one
 
     def _observe(self, enc: Encoding, record, info: Any) -> None:
         self.buffer.append((list(enc), float(info), record.reward))
@@ -151,7 +181,7 @@ class MnasNetController(Controller):
         actions = torch.tensor([e for e, _, _ in self.buffer], dtype=torch.long)
         old_logp = torch.tensor([lp for _, lp, _ in self.buffer], dtype=torch.float64)
         adv = self.advantages(torch.tensor([r for _, _, r in self.buffer], dtype=torch.float64)).float()
-        self.buffer = []
+        self.buffer, self.queue = [], []
         epochs = self.ppo_epochs if self.algorithm == "ppo" else 1
         stats: Dict[str, float] = {}
         for _ in range(epochs):
@@ -181,7 +211,8 @@ class MnasNetController(Controller):
     def _state(self) -> Dict[str, Any]:
         return {"policy": self.policy.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "generator": self.generator.get_state(), "baseline": self.baseline, "updates": self.updates,
-                "buffer": [[list(e), lp, r] for e, lp, r in self.buffer]}
+                "buffer": [[list(e), lp, r] for e, lp, r in self.buffer],
+                "queue": [[list(e), lp] for e, lp in self.queue]}
 
     def _load_state(self, state: Mapping[str, Any]) -> None:
         self.policy.load_state_dict(state["policy"])
@@ -190,3 +221,4 @@ class MnasNetController(Controller):
         self.baseline = state["baseline"]
         self.updates = int(state["updates"])
         self.buffer = [([int(i) for i in e], float(lp), float(r)) for e, lp, r in state["buffer"]]
+        self.queue = [([int(i) for i in e], float(lp)) for e, lp in state.get("queue", [])]

@@ -35,6 +35,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from nas import distributed as dist
 from nas.data import BatchLoader, ImageData, SearchData
 from nas.errors import NasError
 from nas.io import atomic_torch_save
@@ -97,11 +98,11 @@ class SupernetOptions:
             if getattr(self, key) < 1:
                 raise SupernetError("supernet", key, "an integer >= 1", getattr(self, key))
 
-    def recipe(self, augment: bool) -> Recipe:
+    def recipe(self, augment: bool, amp: str = "auto") -> Recipe:
         return Recipe(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, momentum=self.momentum,
                       weight_decay=self.weight_decay, label_smoothing=self.label_smoothing,
                       warmup_epochs=self.warmup_epochs, augment=augment,
-                      max_steps_per_epoch=self.max_steps_per_epoch)
+                      max_steps_per_epoch=self.max_steps_per_epoch, amp=amp)
 
     def build(self) -> Dict[str, Any]:
         """The options that shape the supernet (``build_supernet``'s keywords)."""
@@ -184,8 +185,9 @@ class SupernetTrainer:
     """Trains (or loads from its cache) the supernet of ``space`` on ``data.weight`` as ``options`` say."""
 
     def __init__(self, space, data: SearchData, options: SupernetOptions | Mapping[str, Any] | None = None, *,
-                 seed: int = 0, device: str = "cpu", augment: bool = False):
+                 seed: int = 0, device: str = "cpu", augment: bool = False, amp: str = "auto"):
         self.space, self.data, self.seed, self.device, self.augment = space, data, seed, device, augment
+        self.amp = amp  # the loop's autocast (nas.loops.Recipe.amp); not in the cache key, as the device is not
         self.opts = options if isinstance(options, SupernetOptions) else SupernetOptions.of(options)
         self.opts.check()
         self.reused = False
@@ -224,16 +226,21 @@ class SupernetTrainer:
     def _train(self, net, path: Path, progress: bool) -> None:
         started = time.perf_counter()
         torch.manual_seed(self.seed)
-        recipe = self.opts.recipe(self.augment)
+        recipe = self.opts.recipe(self.augment, self.amp)
+        dist.check_divisible(recipe.batch_size, "supernet.batch_size")
         opt, sched = make_optimizer(net, recipe)
         loader = BatchLoader(self.data.weight, recipe.batch_size, augment=recipe.augment, seed=self.seed,
                              drop_last=True)
-        step_fn = self.step_fn(net, PathSampler(self.space, self.opts, self.seed))
+        # under torchrun: data-parallel (one path per pass: unused parameters); every rank draws the same paths
+        train_net = dist.prepare(net, self.device, find_unused_parameters=True)
+        progress = progress and dist.is_main()
+        step_fn = self.step_fn(net, PathSampler(self.space, self.opts, self.seed), train_net)
         history = self.history = []
         bar = tqdm(range(recipe.epochs), desc="supernet training", unit="epoch", disable=None if progress else True)
         for epoch in bar:
             try:
-                m = train_epoch(net, loader, opt, recipe, epoch, self.device, step_fn=step_fn, progress=progress)
+                m = train_epoch(train_net, loader, opt, recipe, epoch, self.device, step_fn=step_fn,
+                                progress=progress)
             except NonFiniteLoss as err:
                 raise SupernetError(f"supernet training: {err}: stopping (lower supernet.lr, or check the "
                                     f"data)") from None
@@ -241,12 +248,15 @@ class SupernetTrainer:
             history.append(m)
             bar.set_postfix(loss=f"{m['train_loss']:.3f}", acc=f"{m['train_acc']:.3f}")
         self.seconds = time.perf_counter() - started
-        atomic_torch_save({"format": FORMAT, "supernet": net.state_dict(), "key": self.key(), "history": history,
-                           "seconds": self.seconds}, path)
+        if dist.is_main():
+            atomic_torch_save({"format": FORMAT, "supernet": net.state_dict(), "key": self.key(), "history": history,
+                               "seconds": self.seconds}, path)
 
-    def step_fn(self, net, sampler: PathSampler):
+    def step_fn(self, net, sampler: PathSampler, train_net=None):
         """One step's passes: every path but the last is run and backpropagated here, the last is returned
-        to the loop (which backpropagates it and counts its accuracy)."""
+        to the loop (which backpropagates it and counts its accuracy). Paths are set on ``net``, passes run
+        through ``train_net`` (its data-parallel wrapper; ``net`` itself by default)."""
+        train_net = net if train_net is None else train_net
         smoothing = self.opts.label_smoothing
 
         def step(x: torch.Tensor, y: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -254,7 +264,7 @@ class SupernetTrainer:
             teacher = None
             for i, arch in enumerate(paths):
                 net.set_arch(arch)
-                out = net(x)
+                out = train_net(x)
                 if teacher is not None:
                     loss = soft_cross_entropy(out, teacher)
                 else:

@@ -26,7 +26,10 @@ def main(cfg: DictConfig) -> None:
     except NasError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
-    print(format_summary(result, out_dir))
+    from nas.distributed import is_main
+
+    if is_main():  # under torchrun: rank 0 reports (its run dir is the one every rank used)
+        print(format_summary(result, out_dir))
 
 
 if __name__ == "__main__":

@@ -11,6 +11,10 @@ ends exactly where an uninterrupted run ends), and writes into ``out_dir``:
 - ``arch.yaml`` (``arch=`` runs): the arch file with the number of classes actually trained;
 - ``result.json``: final and best accuracy, params, MACs, batch-1 latency on the device;
 - ``config.yaml`` and ``tb/`` (TensorBoard: train and val loss / accuracy, learning rate per epoch).
+
+``torchrun --nproc-per-node=N -m nas.train ...`` trains data-parallel (``nas.distributed``): DDP,
+synchronised BatchNorms, each rank its share of every global batch of ``batch_size``; rank 0 writes
+(the checkpoint holds the raw net's state, so a run resumes at any world size) and times the latency.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 from tqdm import tqdm
 
+from nas import distributed as dist
 from nas.data import DATASETS, BatchLoader, ImageData, search_data
 from nas.errors import NasError
 from nas.io import atomic_torch_save, atomic_write_text
@@ -157,7 +162,8 @@ def make_recipe(cfg: DictConfig, augment: bool) -> Recipe:
     lr = cfg.lr * cfg.batch_size / REFERENCE_BATCH
     return Recipe(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=lr, momentum=cfg.momentum,
                   weight_decay=cfg.weight_decay, label_smoothing=cfg.label_smoothing, augment=augment,
-                  warmup_epochs=cfg.warmup_epochs, max_steps_per_epoch=cfg.max_steps_per_epoch)
+                  warmup_epochs=cfg.warmup_epochs, max_steps_per_epoch=cfg.max_steps_per_epoch,
+                  amp=OmegaConf.select(cfg, "device.amp", default="auto"))
 
 
 def recipe_record(cfg: DictConfig, recipe: Recipe) -> Dict[str, Any]:
@@ -223,10 +229,12 @@ def run_train(cfg: DictConfig, out_dir: Path) -> TrainResult:
 
     Every user error is raised before anything is written (one of :data:`USER_ERRORS`)."""
     t0 = time.perf_counter()
-    out_dir = run_dir(cfg, out_dir)
     device = cfg.device.type
     if device.split(":")[0] not in ("cpu", "cuda") or (device != "cpu" and not torch.cuda.is_available()):
         raise TrainError("config", "device.type", "cpu, or cuda where a CUDA device is available", device)
+    device = dist.setup(device)  # under torchrun: join the group (this rank's GPU)
+    out_dir = dist.broadcast_object(run_dir(cfg, out_dir))  # rank 0's (Hydra's run dirs differ by start time)
+    main = dist.is_main()
     for key in ("device.threads", "latency_threads"):
         value = OmegaConf.select(cfg, key)
         if value is not None and value < 1:
@@ -238,6 +246,7 @@ def run_train(cfg: DictConfig, out_dir: Path) -> TrainResult:
     augment = cfg.augment if cfg.augment is not None else d.augment
     augment = DATASETS.meta(d.name)["augment"] if augment is None else augment
     recipe = make_recipe(cfg, augment)
+    dist.check_divisible(recipe.batch_size)
     if not cfg.resume and (out_dir / CHECKPOINT).exists():
         raise TrainError(str(out_dir), CHECKPOINT, "a new run directory (resume=<dir> continues the run there)",
                          "a directory holding a run")
@@ -251,6 +260,7 @@ def run_train(cfg: DictConfig, out_dir: Path) -> TrainResult:
     state = load_checkpoint(out_dir, identity, record) if cfg.resume else None
 
     to_device(net, device)
+    train_net = dist.prepare(net, device)  # DDP + synchronised BatchNorms under torchrun; net itself otherwise
     opt, sched = make_optimizer(net, recipe)
     start, best, history, seconds_before = 0, 0.0, [], 0.0
     if state is not None:
@@ -264,27 +274,32 @@ def run_train(cfg: DictConfig, out_dir: Path) -> TrainResult:
         start, best, history = int(state["epoch"]), float(state["best_val_acc"]), list(state["history"])
         seconds_before = float(state.get("seconds", 0.0))
         torch.set_rng_state(state["rng"])
-        log.info("resuming %s after epoch %d of %d", out_dir, start, recipe.epochs)
+        if main:
+            log.info("resuming %s after epoch %d of %d", out_dir, start, recipe.epochs)
 
-    out_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out_dir / "config.yaml", OmegaConf.to_yaml(cfg))
-    if plan.kind == "arch":
-        Arch.from_dict({k: v for k, v in identity.items() if k != "kind"}).save(out_dir / ARCH)
+    if main:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(out_dir / "config.yaml", OmegaConf.to_yaml(cfg))
+        if plan.kind == "arch":
+            Arch.from_dict({k: v for k, v in identity.items() if k != "kind"}).save(out_dir / ARCH)
     loader = BatchLoader(train, recipe.batch_size, shuffle=True, augment=recipe.augment, seed=cfg.seed,
                          drop_last=True)
-    log.info("training %s (%s) on %s: %d train / %d val images, %d classes, %d px, lr %.4g, augment %s",
-             plan.name, plan.kind, d.name, len(train), len(val), train.num_classes, plan.resolution, recipe.lr,
-             recipe.augment)
+    if main:
+        log.info("training %s (%s) on %s: %d train / %d val images, %d classes, %d px, lr %.4g, augment %s%s",
+                 plan.name, plan.kind, d.name, len(train), len(val), train.num_classes, plan.resolution, recipe.lr,
+                 recipe.augment, f", {dist.world_size()} processes" if dist.is_distributed() else "")
     history = train_epochs(net, loader, val, opt, sched, recipe, start, best, history, identity, record, out_dir,
-                           device, seconds_before, t0)
+                           device, seconds_before, t0, train_net=train_net)
     best = max(h["val_acc"] for h in history) if history else 0.0
 
+    dist.revert_sync_batchnorm(net)  # plain BatchNorms for profiling, timing and export
     net.eval().to(memory_format=torch.contiguous_format)  # latency is timed in the format the table uses
-    atomic_torch_save({k: v.detach().cpu() for k, v in net.state_dict().items()}, out_dir / WEIGHTS)
+    if main:
+        atomic_torch_save({k: v.detach().cpu() for k, v in net.state_dict().items()}, out_dir / WEIGHTS)
     size = (1, 3, plan.resolution, plan.resolution)
     p = profile(net, size)
     latency = None
-    if cfg.measure_latency:
+    if cfg.measure_latency and main:  # rank 0 alone: the others would compete for the cores
         threads = cfg.latency_threads or cfg.device.threads or 1
         latency = measure_latency(net, plan.resolution, device, threads, f"{plan.kind} {plan.name}")
     result = TrainResult(name=plan.name, arch_file=plan.arch_file, model=plan.model, variant=plan.variant,
@@ -293,24 +308,28 @@ def run_train(cfg: DictConfig, out_dir: Path) -> TrainResult:
                          params_m=p.params / 1e6, macs_m=p.macs / 1e6,
                          latency_ms=latency["median_ms"] if latency else None, latency=latency,
                          checkpoint=CHECKPOINT, seconds=round(seconds_before + time.perf_counter() - t0, 1),
-                         history=history)
-    result.save(out_dir / RESULT)
-    return result
+                         seed=cfg.seed, history=history)
+    if main:
+        result.save(out_dir / RESULT)
+    return dist.broadcast_object(result)  # rank 0's (with its latency) on every rank
 
 
 def train_epochs(net, loader, val, opt, sched, recipe: Recipe, start: int, best: float, history: List[Dict],
-                 identity, record, out_dir: Path, device: str, seconds_before: float, t0: float) -> List[Dict]:
-    """Epochs ``start..recipe.epochs-1``: train, step the schedule, evaluate, log, checkpoint."""
+                 identity, record, out_dir: Path, device: str, seconds_before: float, t0: float,
+                 train_net: Optional[nn.Module] = None) -> List[Dict]:
+    """Epochs ``start..recipe.epochs-1``: train (``train_net``: ``net`` wrapped for data-parallel training),
+    step the schedule, evaluate, log, checkpoint (rank 0 writes)."""
     from torch.utils.tensorboard import SummaryWriter
 
-    writer = SummaryWriter(str(out_dir / "tb"), purge_step=start + 1 if start else None)
+    main = dist.is_main()
+    writer = SummaryWriter(str(out_dir / "tb"), purge_step=start + 1 if start else None) if main else None
     bar = tqdm(range(start, recipe.epochs), desc="train", unit="epoch", initial=start, total=recipe.epochs,
-               disable=None)
+               disable=None if main else True)
     try:
         for epoch in bar:
             lr = opt.param_groups[0]["lr"]
             try:
-                m = train_epoch(net, loader, opt, recipe, epoch, device)
+                m = train_epoch(net if train_net is None else train_net, loader, opt, recipe, epoch, device)
             except NonFiniteLoss as err:
                 raise TrainError(f"lr={recipe.lr:g}", "loss", "a finite training loss (try a lower lr)",
                                  str(err)) from None
@@ -318,6 +337,9 @@ def train_epochs(net, loader, val, opt, sched, recipe: Recipe, start: int, best:
             v = evaluate(net, val, 256, device)
             best = max(best, v["val_acc"])
             history.append({"epoch": epoch + 1, **m, **v, "lr": lr})
+            bar.set_postfix(loss=f"{m['train_loss']:.3f}", val_acc=f"{v['val_acc']:.3f}")
+            if not main:
+                continue
             for key, value in (("train/loss", m["train_loss"]), ("train/acc", m["train_acc"]),
                                ("val/loss", v["val_loss"]), ("val/acc", v["val_acc"]), ("lr", lr)):
                 writer.add_scalar(key, value, epoch + 1)
@@ -326,11 +348,11 @@ def train_epochs(net, loader, val, opt, sched, recipe: Recipe, start: int, best:
                                "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "epoch": epoch + 1,
                                "best_val_acc": best, "history": history, "rng": torch.get_rng_state(),
                                "seconds": seconds_before + time.perf_counter() - t0}, out_dir / CHECKPOINT)
-            bar.set_postfix(loss=f"{m['train_loss']:.3f}", val_acc=f"{v['val_acc']:.3f}")
             log.info("epoch %d/%d: train loss %.4f acc %.4f, val loss %.4f acc %.4f, lr %.4g", epoch + 1,
                      recipe.epochs, m["train_loss"], m["train_acc"], v["val_loss"], v["val_acc"], lr)
     finally:
-        writer.close()
+        if writer is not None:
+            writer.close()
     return history
 
 

@@ -1,0 +1,89 @@
+"""Do searches on tables of different runtimes find different archs? FBNet on the fbnet space with a
+latency target, once per ``runtime:dtype`` table (e.g. the int8 ExecuTorch table and the fp32 eager
+table), then: the op histogram per layer side by side, and each found arch's latency measured end
+to end in its own runtime against its target (the issue's goal: within 5%).
+
+Each search is ``python -m nas.search method=fbnet device=cpu latency.runtime=R latency.dtype=D
+latency.target_ms=T ...`` in a subprocess (its table built or reused from outputs/latency_tables).
+The target: ``--target-ms`` for all, or ``--target-frac F``: lo + F * (hi - lo) of each table's
+calibrated range (runtimes differ by several x in speed; the same ms can be outside one's range).
+
+    python bench/runtime_search.py --pairs eager:float32 executorch:int8 --target-frac 0.3 [--threads 1]
+        [--extra method.epochs=6 ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import datetime
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from nas.latency import get_table
+from nas.space import load_space
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--pairs", nargs="+", default=["eager:float32", "executorch:int8"])
+    ap.add_argument("--target-ms", type=float, default=None)
+    ap.add_argument("--target-frac", type=float, default=0.3)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--space", default="fbnet", help="space name or YAML path (cifar variant)")
+    ap.add_argument("--out", default="outputs/bench/runtime_search")
+    ap.add_argument("--allow-busy", action="store_true")
+    ap.add_argument("--cache-dir", default="outputs/latency_tables", help="tables (shared with the searches)")
+    ap.add_argument("--extra", nargs="*", default=[], help="more overrides for nas.search")
+    args = ap.parse_args()
+    out = Path(args.out)
+    space = load_space(args.space, variant="cifar", num_classes=10)
+    runs = {}
+    for pair in args.pairs:
+        runtime, _, dtype = pair.partition(":")
+        target = args.target_ms
+        if target is None:  # the table (built now, cached for the search) gives the range
+            table = get_table(space, threads=args.threads, dtype=dtype, runtime=runtime, allow_busy=args.allow_busy,
+                              cache_dir=args.cache_dir)
+            lo, hi = table.bounds(space)
+            target = round(lo + args.target_frac * (hi - lo), 4)
+        run_dir = out / f"{runtime}-{dtype}"
+        cmd = [sys.executable, "-m", "nas.search", "method=fbnet", "device=cpu", f"device.threads={args.threads}",
+               f"latency.runtime={runtime}", f"latency.dtype={dtype}", f"latency.target_ms={target}",
+               f"latency.allow_busy={str(args.allow_busy).lower()}", f"out_dir={run_dir}",
+               f"space.name={args.space}", f"latency.cache_dir={args.cache_dir}", *args.extra]
+        print(" ".join(cmd), flush=True)
+        subprocess.run(cmd, check=True)
+        summary = json.loads((run_dir / "summary.json").read_text())
+        arch = yaml.safe_load((run_dir / "arch.yaml").read_text())
+        runs[pair] = {"target_ms": target, "summary": summary, "choices": arch["choices"]}
+    labels = list(next(iter(runs.values()))["choices"])
+    lines = [f"{datetime.datetime.now().astimezone().isoformat(timespec='seconds')}, `python {' '.join(sys.argv)}`",
+             "", "| layer | " + " | ".join(runs) + " |", "|---|" + "---|" * len(runs)]
+    for label in labels:
+        lines.append(f"| {label} | " + " | ".join(str(r["choices"][label]) for r in runs.values()) + " |")
+    hist = {p: collections.Counter(r["choices"].values()) for p, r in runs.items()}
+    ops = sorted(set().union(*hist.values()))
+    lines += ["", "| op | " + " | ".join(runs) + " |", "|---|" + "---|" * len(runs)]
+    lines += [f"| {op} | " + " | ".join(str(hist[p][op]) for p in runs) + " |" for op in ops]
+    differ = sum(len({r["choices"][lab] for r in runs.values()}) > 1 for lab in labels)
+    lines += ["", f"layers whose op differs: {differ} of {len(labels)}", "",
+              "| table | target (ms) | predicted (ms) | measured in its runtime (ms) | vs target |", "|---|---|---|---|---|"]
+    for p, r in runs.items():
+        f = r["summary"]["final"]
+        m, target = f.get("measured_ms"), r["target_ms"]
+        got = "-" if m is None else f"{m:.3f}"
+        off = "-" if m is None else f"{100 * (m / target - 1):+.1f}%"
+        lines.append(f"| {p} | {target:.3f} | {f['predicted_ms']:.3f} | {got} | {off} |")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "summary.md").write_text("\n".join(lines) + "\n")
+    (out / "summary.json").write_text(json.dumps(runs, indent=1, default=str))
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

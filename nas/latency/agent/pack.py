@@ -1,0 +1,117 @@
+"""Pack a self-contained latency job for a remote device: every op of a space, the reference network
+and the calibration (and validation) networks, lowered into the deployment runtime here, plus the
+stand-alone ``measure.py`` that times them there (it needs only the runtime and numpy)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any, Dict, List
+
+import torch
+from tqdm import tqdm
+
+from nas.latency.build import space_info
+from nas.latency.calibrate import sample_archs, spread_archs
+from nas.latency.errors import LatencyTableError
+from nas.latency.measure import reference_arch
+from nas.latency.ops import build_use, op_key, space_uses, use_stats
+from nas.latency.table import Entry, LatencyTable
+from nas.runtimes import get_runtime, lower
+from nas.runtimes.timing import content_key
+
+FORMAT = "nas-latency-job"
+MEASURE = Path(__file__).with_name("measure.py")
+
+
+def _macs(module, shapes, batch: int) -> float:
+    from nas.profile import count_macs
+
+    if len(shapes) != 1:
+        return float(sum(p.numel() for p in module.parameters()))
+    try:
+        return float(count_macs(module, (batch, *shapes[0])))
+    except Exception:  # noqa: BLE001 - a proxy only
+        return float(sum(p.numel() for p in module.parameters()))
+
+
+def proxy_table(space, batch: int) -> LatencyTable:
+    """Multiply-adds per op in place of latency: spreads the calibration networks over the space's
+    cost range before anything is timed on the device."""
+    entries = {}
+    for use in space_uses(space):
+        module, shapes = build_use(space, use)
+        entries[op_key(use)] = Entry(_macs(module.eval(), shapes, batch) / 1e6 + 1e-3)
+    return LatencyTable({"device": "proxy"}, entries)
+
+
+def _program(rt, module, shapes, cfg, out: Path, stem: str) -> Dict[str, Any]:
+    inputs = [torch.randn(cfg.batch_size, *s) for s in shapes]
+    prog = lower(rt, module, inputs, cfg.dtype, 1, key=content_key(module))
+    path = prog.artifact.save(out / "programs" / stem)
+    return {"file": str(path.relative_to(out)), "inputs": [list(s) for s in shapes],
+            "names": list(prog.artifact.input_names), "weight_bytes": prog.artifact.weight_bytes}
+
+
+def pack(cfg, out: str | Path, space, progress: bool = True) -> Path:
+    """Write the job for ``space`` in ``cfg.runtime`` / ``cfg.dtype`` into ``out`` (a folder)."""
+    if cfg.runtime == "eager":
+        raise LatencyTableError("runtime: expected a deployment runtime for a device job (executorch, onnxruntime, "
+                                "openvino), got 'eager' (time eager PyTorch here with python -m nas.latency)")
+    rt = get_runtime(cfg.runtime)
+    rt.require()
+    rt.check_dtype(cfg.dtype)
+    out = Path(out)
+    if out.exists() and any(out.iterdir()):
+        if not (out / "job.json").is_file():
+            raise LatencyTableError(f"{out}: out: expected an empty folder or an earlier job (it holds other files)")
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+    res = space.resolution
+    threads = cfg.threads if cfg.threads is not None else (cfg.device.threads or 1)
+
+    ops: List[Dict[str, Any]] = []
+    uses = space_uses(space)
+    bar = tqdm(uses, desc=f"lowering ops into {rt.name} {cfg.dtype}", disable=not cfg.progress or None, leave=False)
+    for i, use in enumerate(bar):
+        torch.manual_seed(0)
+        module, shapes = build_use(space, use)
+        item = _program(rt, module.eval(), shapes, cfg, out, f"op_{i:03d}")
+        ops.append({"key": op_key(use), **item, **use_stats(module, use, cfg.batch_size)})
+
+    def nets(archs, prefix, desc):
+        items = []
+        for i, arch in enumerate(tqdm(archs, desc=desc, disable=not cfg.progress or None, leave=False)):
+            torch.manual_seed(0)
+            item = _program(rt, space.build(arch).eval(), [(3, res, res)], cfg, out, f"{prefix}_{i:03d}")
+            items.append({"arch": space.encode(arch), **item})
+        return items
+
+    from nas.latency.overhead import CallOnly, shape_key, shape_of
+
+    overhead = []
+    for shape in sorted({shape_of(u) for u in uses}):
+        item = _program(rt, CallOnly(), [shape], cfg, out, f"call_{shape_key(shape)}")
+        overhead.append({"key": shape_key(shape), **item, "weight_bytes": 0})
+    reference = nets([reference_arch(space)], "reference", "lowering the reference")[0]
+    cal = spread_archs(proxy_table(space, cfg.batch_size), space, cfg.calibrate, cfg.seed) if cfg.calibrate else []
+    val = sample_archs(space, cfg.validate, "validate", cfg.seed, cal) if cfg.validate else []
+    job = {"format": FORMAT, "version": 1, "space": space_info(space),
+           "space_args": {"name": cfg.space.name, "variant": space.variant, "width_mult": space.width_mult,
+                          "resolution": res, "num_classes": space.num_classes},
+           "runtime": rt.name, "runtime_version_packed": rt.version(), "dtype": cfg.dtype, "threads": threads,
+           "batch_size": cfg.batch_size, "passes": cfg.passes, "min_run_time": cfg.min_run_time,
+           "net_min_run_time": cfg.net_min_run_time, "context_mb": cfg.context_mb, "reference": reference,
+           "ops": ops, "overhead": overhead, "calibration": nets(cal, "net", "lowering calibration networks"),
+           "validation": nets(val, "val", "lowering validation networks")}
+    (out / "job.json").write_text(json.dumps(job, indent=1) + "\n")
+    shutil.copyfile(MEASURE, out / "measure.py")
+    need = {"executorch": "executorch numpy", "onnxruntime": "onnxruntime numpy", "openvino": "openvino numpy"}
+    (out / "README.txt").write_text(
+        f"Latency job: {len(ops)} ops of {space.name} and {len(job['calibration'])} calibration / "
+        f"{len(job['validation'])} validation networks in {rt.name} {cfg.dtype}.\n\n"
+        f"On the device (Python 3 with: pip install {need[rt.name]}):\n\n"
+        f"    python measure.py            # writes result.json (--threads N, --quick to try it)\n\n"
+        f"Then, where the toolkit is: python -m nas.latency import=result.json\n")
+    return out

@@ -1,0 +1,215 @@
+"""Is the machine busy? A contention monitor for everything that times ops and networks.
+
+On a shared machine other jobs take the timing thread's core away for part of each block: entries
+come out inflated by a random share, and a table built so is wrong without saying so (a first try on
+a 2-core machine at load average 6 gave a calibrated MAPE of 38% and Kendall tau 0.02). Three
+signals, each cheap:
+
+- load: ``os.getloadavg()`` against the cores left once this job's threads run (read before timing,
+  when this job does not yet count, and after);
+- CPU time against wall time while timing: a timing loop runs all the time, so its process gets
+  about ``threads`` seconds of CPU per second of wall time unless it waits for a core; on Linux the
+  run-queue wait of this process's threads (``/proc/self/task/*/schedstat``) says the same directly;
+- the spread of the reference network's blocks (the interquartile range of each block's ratio to
+  the one before, over their median): on a quiet machine a few percent.
+
+A monitor gathers them over a build (``observe`` around each timed item, ``reference`` at the end)
+and ``verdict`` tells if they say *busy*; :func:`wait_for_quiet` polls the load before a build.
+Policy (``allow_busy``): refuse with one line, or, when allowed, warn loudly and record; the table
+keeps the observed figures in ``meta.load`` either way.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import statistics
+import sys
+import time
+import warnings
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+
+from nas.latency.errors import LatencyTableError
+
+MAX_WAIT_SHARE = 0.10  # run-queue wait over wall time above this: another job took the core
+MIN_CPU_SHARE = 0.80  # CPU time over (wall time x threads) below this, one thread: descheduled
+MAX_REF_SPREAD = 0.15  # reference blocks' IQR / median above this
+LOAD_SLACK = 0.5  # load average may exceed the cores left for others by this much
+
+
+_OWN = {"until": None, "threads": 0.0}  # when this process last timed, with how many busy threads
+
+
+def own_load(now: Optional[float] = None) -> float:
+    """What this process's own timing still adds to the 1-minute load average (it decays as e^(-t/60)):
+    a bench that builds one table after another must not read its own past work as another job's."""
+    if _OWN["until"] is None:
+        return 0.0
+    now = time.monotonic() if now is None else now
+    return _OWN["threads"] * math.exp(-max(0.0, now - _OWN["until"]) / 60.0)
+
+
+def cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def run_queue_wait() -> Optional[float]:
+    """Seconds this process's threads have waited for a core (Linux schedstat), or ``None``."""
+    total = 0.0
+    try:
+        for task in Path("/proc/self/task").iterdir():
+            total += int((task / "schedstat").read_text().split()[1]) / 1e9
+    except (OSError, ValueError, IndexError):
+        return None
+    return total
+
+
+class BusyMachine(LatencyTableError):
+    """Timing on a machine other jobs keep busy (the message says what was seen and how to force it)."""
+
+
+@dataclass
+class LoadReport:
+    threads: int
+    cores: int
+    loadavg_before: Optional[float] = None
+    loadavg_after: Optional[float] = None
+    cpu_share: Optional[float] = None  # CPU time / (wall time x threads) while timing
+    wait_share: Optional[float] = None  # run-queue wait / wall time while timing
+    reference_spread: Optional[float] = None  # IQR / median of the reference's blocks
+    timed_seconds: float = 0.0
+    busy: bool = False
+    reasons: List[str] = field(default_factory=list)
+    allowed: bool = False
+
+    def as_meta(self) -> Dict:
+        return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in asdict(self).items()}
+
+
+class Contention:
+    """Gathers the signals while timing. ``loadavg``, ``clock``, ``cpu`` and ``wait`` can be
+    replaced (tests inject readings)."""
+
+    def __init__(self, threads: int, *, loadavg: Optional[Callable[[], Tuple[float, float, float]]] = None,
+                 cpu: Callable[[], float] = time.process_time, wait: Callable[[], Optional[float]] = run_queue_wait,
+                 clock: Callable[[], float] = time.perf_counter, n_cores: Optional[int] = None):
+        self.threads, self.cpu, self.wait, self.clock = threads, cpu, wait, clock
+        self.loadavg = loadavg or (lambda: os.getloadavg())
+        self.cores = n_cores or cores()
+        self.report = LoadReport(threads, self.cores, loadavg_before=self._load())
+        self.own_before = own_load()
+        self.wall = self.cpu_time = self.waited = 0.0
+        self.has_wait = True
+
+    def _load(self) -> Optional[float]:
+        try:
+            return float(self.loadavg()[0])
+        except OSError:
+            return None
+
+    def busy_load(self, load: Optional[float], running: bool, own: Optional[float] = None) -> bool:
+        """Load average above what the cores left for others allow (``running``: this job's threads
+        are part of it; else what this process's earlier timing still adds, ``own``, is discounted)."""
+        if load is None:
+            return False
+        if not running:
+            load -= own_load() if own is None else own
+        return load > self.cores - (0 if running else self.threads) + LOAD_SLACK
+
+    @contextmanager
+    def observe(self) -> Iterator[None]:
+        """Around one timed item: adds its wall time, CPU time and run-queue wait."""
+        w0, c0, q0 = self.clock(), self.cpu(), self.wait()
+        try:
+            yield
+        finally:
+            w1, c1, q1 = self.clock(), self.cpu(), self.wait()
+            self.wall += w1 - w0
+            self.cpu_time += c1 - c0
+            if q0 is None or q1 is None:
+                self.has_wait = False
+            else:
+                self.waited += q1 - q0
+
+    def reference(self, samples: Sequence[float]) -> None:
+        """The reference's blocks, in order: the spread of each one's ratio to the one before (slow
+        drift of the machine's speed cancels; jitter from other jobs does not)."""
+        steps = [b / a for a, b in zip(samples, samples[1:]) if a > 0]
+        if len(steps) >= 4:
+            q = statistics.quantiles(steps, n=4)
+            self.report.reference_spread = (q[2] - q[0]) / statistics.median(steps)
+
+    def verdict(self) -> LoadReport:
+        r = self.report
+        r.loadavg_after = self._load()
+        r.timed_seconds = round(self.wall, 3)
+        if self.wall > 0:
+            _OWN.update(until=time.monotonic(), threads=float(self.threads))
+        r.reasons = []
+        if self.wall > 0:
+            r.cpu_share = self.cpu_time / (self.wall * self.threads)
+            r.wait_share = self.waited / self.wall if self.has_wait else None
+        if self.busy_load(r.loadavg_before, running=False, own=self.own_before):
+            r.reasons.append(f"load average {r.loadavg_before:.2f} before timing on {self.cores} cores "
+                             f"({self.threads} thread(s) needed)")
+        if r.wait_share is not None and r.wait_share > MAX_WAIT_SHARE:
+            r.reasons.append(f"timing threads waited for a core {r.wait_share:.0%} of the time")
+        elif r.wait_share is None and self.threads == 1 and r.cpu_share is not None and r.cpu_share < MIN_CPU_SHARE:
+            r.reasons.append(f"CPU time only {r.cpu_share:.0%} of wall time while timing")
+        if r.reference_spread is not None and r.reference_spread > MAX_REF_SPREAD:
+            r.reasons.append(f"the reference network's blocks spread by {r.reference_spread:.0%} (IQR/median)")
+        r.busy = bool(r.reasons)
+        return r
+
+
+ENV_ALLOW = "NAS_ALLOW_BUSY"
+
+
+def resolve_allow(allow_busy: Optional[bool]) -> bool:
+    """``allow_busy``, or the environment's ``NAS_ALLOW_BUSY`` (1/true/yes) forcing it everywhere (the
+    test suite sets it: its toy timings are not figures)."""
+    return bool(allow_busy) or os.environ.get(ENV_ALLOW, "").strip().lower() in ("1", "true", "yes")
+
+
+def enforce(report: LoadReport, allow_busy: Optional[bool], what: str) -> LoadReport:
+    """Refuse (one line) when ``report`` says busy, or, with ``allow_busy``, warn loudly."""
+    allow_busy = resolve_allow(allow_busy)
+    if not report.busy:
+        return report
+    why = "; ".join(report.reasons)
+    if not allow_busy:
+        raise BusyMachine(f"{what}: the machine is busy ({why}); timings would be wrong. Run it when the machine "
+                          f"is quiet, or force it with allow_busy=true (latency.allow_busy=true in a search)")
+    report.allowed = True
+    msg = f"WARNING: {what} on a busy machine ({why}); latencies are unreliable (allow_busy=true)"
+    warnings.warn(msg, stacklevel=2)
+    print(f"\n{'!' * 8} {msg}", file=sys.stderr)
+    return report
+
+
+def wait_for_quiet(threads: int, seconds: float, allow_busy: Optional[bool], what: str,
+                   loadavg: Optional[Callable[[], Tuple[float, float, float]]] = None,
+                   poll: float = 5.0, sleep: Callable[[float], None] = time.sleep) -> Optional[float]:
+    """Before timing: wait up to ``seconds`` for the load average to leave room for ``threads``;
+    then refuse (or warn, ``allow_busy``). Returns the last load average read."""
+    mon = Contention(threads, loadavg=loadavg)
+    if resolve_allow(allow_busy):
+        seconds = 0.0  # forced: no waiting (the build's own checks still warn and record)
+    deadline = time.monotonic() + seconds
+    load = mon.report.loadavg_before
+    while mon.busy_load(load, running=False) and time.monotonic() < deadline:
+        print(f"{what}: load average {load:.2f} on {mon.cores} cores; waiting for a quieter window "
+              f"(up to {seconds:.0f} s)", file=sys.stderr)
+        sleep(min(poll, max(0.0, deadline - time.monotonic())))
+        load = mon._load()
+    if mon.busy_load(load, running=False) and not resolve_allow(allow_busy):
+        r = LoadReport(threads, mon.cores, loadavg_before=load, busy=True,
+                       reasons=[f"load average {load:.2f} on {mon.cores} cores ({threads} thread(s) needed)"])
+        enforce(r, allow_busy, what)
+    return load

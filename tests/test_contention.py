@@ -1,0 +1,131 @@
+"""Busy-machine detection (nas.latency.contention): injected readings, a real busy machine made of
+spinning subprocesses, the refusal of a table build (nothing saved) and its forced, recorded form."""
+
+import subprocess
+import sys
+import time
+
+import pytest
+from torch import nn
+
+from nas.latency import get_table
+from nas.latency.contention import BusyMachine, Contention, enforce, wait_for_quiet
+from nas.latency.measure import Setting, time_module
+from test_latency_fixtures import tiny_space
+
+FAST = dict(min_run_time=0.001, passes=1, progress=False)
+
+
+@pytest.fixture(autouse=True)
+def _refuse_when_busy(monkeypatch):
+    monkeypatch.delenv("NAS_ALLOW_BUSY", raising=False)  # conftest forces busy machines for the other tests
+
+
+def fake_clock(step_wall, step_cpu, step_wait):
+    state = {"wall": 0.0, "cpu": 0.0, "wait": 0.0}
+
+    def tick(key, step):
+        def read():
+            state[key] += step
+            return state[key]
+        return read
+
+    return dict(clock=tick("wall", step_wall), cpu=tick("cpu", step_cpu), wait=tick("wait", step_wait))
+
+
+def test_quiet_readings_are_not_busy():
+    mon = Contention(1, loadavg=lambda: (0.3, 0.3, 0.3), n_cores=2, **fake_clock(1.0, 0.98, 0.01))
+    with mon.observe():
+        pass
+    mon.reference([1.0, 1.01, 0.99, 1.0, 1.02, 1.0])
+    r = mon.verdict()
+    assert not r.busy and r.reasons == [] and r.wait_share == pytest.approx(0.01)
+
+
+@pytest.mark.parametrize("signal", ["load", "wait", "spread"])
+def test_each_signal_alone_says_busy(signal):
+    load = 6.0 if signal == "load" else 0.3
+    mon = Contention(1, loadavg=lambda: (load, load, load), n_cores=2,
+                     **fake_clock(1.0, 0.5 if signal == "wait" else 0.98, 0.5 if signal == "wait" else 0.0))
+    with mon.observe():
+        pass
+    mon.reference([1.0, 1.6, 1.0, 1.7, 1.0, 1.5] if signal == "spread" else [1.0] * 6)
+    r = mon.verdict()
+    assert r.busy and len(r.reasons) == 1
+    with pytest.raises(BusyMachine) as err:
+        enforce(r, False, "building the table")
+    assert "\n" not in str(err.value) and "allow_busy=true" in str(err.value)
+    with pytest.warns(UserWarning, match="busy machine"):
+        assert enforce(r, True, "building the table").allowed
+
+
+def test_real_contention_is_seen():
+    """Three spinning processes on this machine's cores: the timing thread waits for a core."""
+    spin = [subprocess.Popen([sys.executable, "-c", "import time\nt=time.time()\nwhile time.time()-t<20: pass"])
+            for _ in range(3)]
+    try:
+        time.sleep(0.5)
+        mon = Contention(1)
+        s = Setting("cpu", "float32", 1, 1, 0.5, monitor=mon)
+        time_module(nn.Sequential(nn.Conv2d(8, 8, 3, padding=1), nn.ReLU()), [(8, 16, 16)], s, "conv")
+        r = mon.verdict()
+    finally:
+        for p in spin:
+            p.kill()
+            p.wait()
+    assert r.busy, r
+    assert r.timed_seconds >= 0.4
+
+
+def test_build_refuses_a_busy_machine_and_saves_nothing(tmp_path, monkeypatch):
+    monkeypatch.setattr("os.getloadavg", lambda: (6.0, 6.0, 6.0))
+    space = tiny_space(tmp_path)
+    with pytest.raises(BusyMachine) as err:
+        get_table(space, threads=1, cache_dir=tmp_path / "cache", calibrate=0, allow_busy=False, busy_wait=0, **FAST)
+    assert "load average 6.00" in str(err.value) and "\n" not in str(err.value)
+    assert not list((tmp_path / "cache").glob("*.json")) if (tmp_path / "cache").exists() else True
+    with pytest.warns(UserWarning, match="busy machine"):
+        table = get_table(space, threads=1, cache_dir=tmp_path / "cache", calibrate=0, allow_busy=True, **FAST)
+    load = table.meta["load"]
+    assert load["busy"] and load["allowed"] and load["loadavg_before"] == 6.0
+
+
+def test_waits_for_a_quieter_window():
+    readings = iter([6.0, 5.0, 0.4])
+    slept = []
+    load = wait_for_quiet(1, 60, False, "build", loadavg=lambda: (next(readings),) * 3, sleep=slept.append)
+    assert load == 0.4 and len(slept) == 2
+    with pytest.raises(BusyMachine, match="load average 6.00"):
+        wait_for_quiet(1, 0, False, "build", loadavg=lambda: (6.0,) * 3, sleep=slept.append)
+
+
+def test_search_latency_checks_refuse_a_busy_machine(tmp_path, monkeypatch):
+    from nas.latency.validate import measure_archs
+    from test_latency_fixtures import synthetic_table
+
+    space = tiny_space(tmp_path)
+    table = synthetic_table(space)
+    table.fingerprint.update(target_fingerprint_here(space))
+    monkeypatch.setattr("os.getloadavg", lambda: (6.0, 6.0, 6.0))
+    with pytest.raises(BusyMachine):
+        measure_archs(table, space, [space.sample(__import__("random").Random(0))], passes=1, min_run_time=0.001,
+                      allow_busy=False)
+
+
+def target_fingerprint_here(space):
+    from nas.latency import target_fingerprint
+
+    return target_fingerprint("cpu", 1, "float32", 1, space.resolution)
+
+
+def test_own_earlier_timing_is_not_another_job(monkeypatch):
+    """The 1-minute load average still holds this process's last minute of timing (a bench building
+    one table after another): that share is discounted, decaying as the load average does."""
+    from nas.latency import contention
+
+    monkeypatch.setitem(contention._OWN, "until", time.monotonic())
+    monkeypatch.setitem(contention._OWN, "threads", 2.0)
+    mon = Contention(2, loadavg=lambda: (2.2, 2.2, 2.2), n_cores=2)
+    assert not mon.busy_load(2.2, running=False)  # 2.2 - ~2.0 of our own
+    assert mon.busy_load(2.2, running=False, own=0.0)
+    assert contention.own_load(time.monotonic() + 600) < 0.01
