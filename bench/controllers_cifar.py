@@ -37,8 +37,9 @@ def search(overrides, out_dir: Path):
 
 
 def evaluator_overrides(name: str, args) -> list:
-    epochs = args.supernet_epochs if name == "oneshot" else args.proxy_epochs
-    return [f"evaluator={name}", f"evaluator.epochs={epochs}"]
+    if name == "oneshot":  # the supernet's training is the `supernet` section's (shared with FBNet's warm-up)
+        return [f"evaluator={name}", f"supernet.epochs={args.supernet_epochs}"]
+    return [f"evaluator={name}", f"evaluator.epochs={args.proxy_epochs}"]
 
 
 def main() -> None:

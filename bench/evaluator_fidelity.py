@@ -26,7 +26,11 @@ evaluator NAME and its recipe / keyword options) score the same archs on their o
 (``--search-images`` (2,500) CIFAR-10 training images split 80/20 into weight / arch parts, as a
 search does). Their scores are kept in ``--scores`` per evaluator and arch, so reruns and
 interrupted runs reuse them and the evaluators can be run in several invocations; one that is not
-available here (``oneshot-superkernel`` until its option exists) is reported as skipped. Measured
+available here (an option its evaluator does not take) is reported as skipped. The ``oneshot*``
+presets train supernets as the ``supernet`` config section says (``nas.supernet.training``;
+``LABEL=oneshot:supernet.KEY=VALUE,...`` sets its options): ``oneshot`` plain SPOS (own weights per
+candidate, as before), ``oneshot-superkernel`` the default (superkernels, zero-init residual gammas),
+``oneshot-fair`` and ``oneshot-sandwich`` its sampling options. Measured
 per arch (one repeat, load average 3.5): nwot at batch 128 3.0-6.6 s, synflow 0.1-1.0 s, params and macs
 0.1-0.2 s; the proxy evaluator 2.1 / 18.3 / 22.0 s for 4 steps at batch 64 plus its 500-image test
 on the cheapest / a middle / the dearest arch, so (extrapolated) proxy-1ep's 31 steps take about
@@ -64,9 +68,13 @@ from nas.loops import Recipe
 RESULTS = Path(__file__).resolve().parent / "results"
 RECIPE_KEYS = ("epochs", "batch_size", "lr", "weight_decay", "label_smoothing", "max_steps_per_epoch")
 # label -> (registered evaluator, recipe and keyword options); recipes as conf/evaluator/*.yaml
+# (oneshot: the ``supernet`` section's options, nas.supernet.training.SupernetOptions; {} = the defaults)
+SPOS = {"superkernel": False, "zero_gamma": False, "epochs": 5, "lr": 0.1, "weight_decay": 5e-4}
 PRESETS: Dict[str, Tuple[str, Dict[str, Any]]] = {
-    "oneshot": ("oneshot", {"epochs": 5, "batch_size": 64, "lr": 0.1}),
-    "oneshot-superkernel": ("oneshot", {"epochs": 5, "batch_size": 64, "lr": 0.1, "superkernel": True}),
+    "oneshot": ("oneshot", {"supernet": SPOS}),  # plain SPOS: every candidate its own weights
+    "oneshot-superkernel": ("oneshot", {"supernet": {}}),  # the default supernet: superkernels + zero gammas
+    "oneshot-fair": ("oneshot", {"supernet": {"sampling": "fair"}}),
+    "oneshot-sandwich": ("oneshot", {"supernet": {"sandwich": True, "distill": True}}),
     "proxy-1ep": ("proxy", {"epochs": 1, "batch_size": 64, "lr": 0.05}),
     "proxy-3ep": ("proxy", {"epochs": 3, "batch_size": 64, "lr": 0.05}),
     "nwot": ("zerocost", {"proxy": "nwot", "batch_size": 128, "repeats": 3}),
@@ -77,7 +85,8 @@ PRESETS: Dict[str, Tuple[str, Dict[str, Any]]] = {
 
 
 def parse_spec(text: str) -> Tuple[str, str, Dict[str, Any]]:
-    """``LABEL`` (a preset) or ``LABEL=NAME[:KEY=VALUE,...]`` -> (label, evaluator name, options)."""
+    """``LABEL`` (a preset) or ``LABEL=NAME[:KEY=VALUE,...]`` -> (label, evaluator name, options); a dotted
+    key sets a nested option (``supernet.epochs=3``)."""
     if "=" not in text.split(":")[0]:
         if text not in PRESETS:
             raise FidelityError("--evaluators", text, f"a preset ({', '.join(PRESETS)}) or LABEL=NAME:KEY=VALUE,...")
@@ -89,14 +98,19 @@ def parse_spec(text: str) -> Tuple[str, str, Dict[str, Any]]:
         key, eq, value = item.partition("=")
         if not eq:
             raise FidelityError("--evaluators", text, "options as KEY=VALUE separated by commas", item)
-        options[key] = yaml.safe_load(value)
+        section, dot, sub = key.partition(".")
+        if dot:
+            options.setdefault(section, {})[sub] = yaml.safe_load(value)
+        else:
+            options[key] = yaml.safe_load(value)
     return label, name, options
 
 
 def make_evaluator(name: str, options: Dict[str, Any], space, data, seed: int, args):
     """The evaluator, or the reason it is not available here (a string)."""
-    opts = {"batch_size": 64, "lr": 0.1, "weight_decay": 5e-4, "label_smoothing": 0.0, "epochs": 1,
-            "cache_dir": args.cache_dir, **options}
+    opts = {"batch_size": 64, "lr": 0.1, "weight_decay": 5e-4, "label_smoothing": 0.0, "epochs": 1, **options}
+    if "supernet" in options:
+        opts["supernet"] = {"cache_dir": args.cache_dir, **options["supernet"]}
     context = {"data": {"name": args.data, "search_images": args.search_images}, "classes": space.num_classes}
     try:
         cls = EVALUATORS.get(name)
@@ -106,6 +120,9 @@ def make_evaluator(name: str, options: Dict[str, Any], space, data, seed: int, a
     missing = sorted(k for k in options if k not in RECIPE_KEYS and k not in takes)
     if missing:  # an option this checkout's evaluator does not have (yet)
         return f"not available here (evaluator {name!r} has no option {missing[0]!r})"
+    if "supernet" in options:
+        from nas.supernet.training import SupernetOptions
+        SupernetOptions.of(opts["supernet"])  # a misspelt supernet option fails before any training
     return cls.from_config(space, data, lambda arch: float("nan"), opts, seed=seed, augment=True, context=context)
 
 

@@ -22,6 +22,7 @@ class SpaceConf:
     variant: str = "cifar"  # imagenet (224) | cifar (32)
     width_mult: float = ranged(1.0, gt=0)
     resolution: Optional[int] = ranged(None, ge=8)  # None: the variant's
+    fix_transitions: Optional[str] = None  # layer-wise spaces: fix the channel-changing layers to this op
 
 
 @dataclass

@@ -1,8 +1,10 @@
 """Evaluators that score a sampled architecture for the controllers (``evaluator=`` of ``nas.search``).
 
-- ``oneshot``: train the space's supernet once with uniform single-path sampling (SPOS, Guo et al.
-  2020), cache it, then score each arch with the inherited weights after re-estimating BatchNorm
-  statistics on a few batches. A later search on the same space, data and recipe reuses the cache.
+- ``oneshot``: train the space's supernet once (``nas.supernet.training``: superkernels, zero-init
+  residual gammas, uniform / fair / sandwich path sampling, as the ``supernet`` config section says),
+  cache it, then score each arch with the inherited weights after re-estimating BatchNorm
+  statistics on a few batches. A later search on the same space, data and options reuses the cache
+  (so does FBNet's hard-mode warm-up).
 - ``proxy``: train each arch's child from scratch for a few epochs on the proxy data (MNASNet's way).
 - ``zerocost``: score the untrained child with a zero-cost proxy (``nas.zerocost_eval``; its ``accuracy``
   is a squashed score, not an accuracy).
@@ -18,24 +20,20 @@ them to the summary).
 
 from __future__ import annotations
 
-import hashlib
 import inspect
-import json
-import random
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, Mapping, Optional
 
 import torch
 
 from nas import distributed as dist
 from nas.data import BatchLoader, SearchData
 from nas.profile import profile
-from nas.progress import progress as progress_bar
 from nas.registry import Registry
 from nas.space import Arch
-from nas.loops import Recipe, evaluate, make_optimizer, recalibrate_bn, to_device, train_epoch
-from nas.supernet import build_supernet
+from nas.loops import Recipe, evaluate, make_optimizer, to_device, train_epoch
+from nas.supernet.training import SupernetOptions, SupernetTrainer, score_path
 
 EVALUATORS = Registry("evaluator")
 
@@ -101,59 +99,37 @@ class ProxyEvaluator(Evaluator):
 
 @EVALUATORS.register("oneshot")
 class OneShotEvaluator(Evaluator):
-    """Score archs with a uniformly trained, cached supernet (SPOS) after BN re-estimation."""
+    """Score archs with the space's trained supernet (``nas.supernet.training``: the ``supernet`` section's
+    options, one cached artefact shared with FBNet's hard-mode warm-up) after BN re-estimation."""
 
     accuracy_kind = "shared weights (oneshot evaluator)"
 
-    def __init__(self, *args: Any, cache_dir: str = "outputs/supernets", bn_batches: int = 4,
-                 cache_key: Optional[Dict[str, Any]] = None, **kwargs: Any):
+    def __init__(self, *args: Any, supernet: Optional[Mapping[str, Any]] = None, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        self.bn_batches = bn_batches
-        key = json.dumps({"space": self.space.name, "args": self.space.args, "recipe": vars(self.recipe),
-                          "seed": self.seed, **(cache_key or {})}, sort_keys=True, default=str)
-        self.cache_path = Path(cache_dir) / f"{self.space.name}-{hashlib.sha1(key.encode()).hexdigest()[:12]}.pt"
-        self.supernet = to_device(build_supernet(self.space), self.device)
+        self.trainer = SupernetTrainer(self.space, self.data, SupernetOptions.of(supernet), seed=self.seed,
+                                       device=self.device, augment=self.recipe.augment, amp=self.recipe.amp)
+        self.bn_batches = self.trainer.opts.bn_batches
+        self.supernet = self.trainer.build()
         self.reused = False
+        self.prepared = False
+
+    @property
+    def cache_path(self) -> Path:
+        return self.trainer.cache_path
 
     def prepare(self, progress: bool = True) -> Path:
         """Train the supernet, or load it from the cache when an identical one was trained before."""
-        if self.cache_path.is_file():
-            try:
-                state = torch.load(self.cache_path, weights_only=True, map_location=self.device)
-                self.supernet.load_state_dict(state["supernet"])
-            except Exception as err:  # noqa: BLE001 - a truncated or foreign cache file: one line, no traceback
-                from nas.errors import NasError
-
-                raise NasError(str(self.cache_path), "<file>", "a supernet cached by the oneshot evaluator (delete "
-                               "the file to train it again)", f"{type(err).__name__}") from None
-            self.reused = True
-            return self.cache_path
-        from nas.io import atomic_torch_save
-
-        rng = random.Random(self.seed)
-        torch.manual_seed(self.seed)
-        self.supernet.set_mode("fixed")
-        opt, sched = make_optimizer(self.supernet, self.recipe)
-        loader = BatchLoader(self.data.weight, self.recipe.batch_size, augment=self.recipe.augment, seed=self.seed,
-                             drop_last=True)
-        train_net = dist.prepare(self.supernet, self.device, find_unused_parameters=True)  # every rank: same paths
-        progress = progress and dist.is_main()
-        for epoch in progress_bar(range(self.recipe.epochs), desc="supernet (uniform single path)", unit="epoch",
-                                  enabled=progress):
-            train_epoch(train_net, loader, opt, self.recipe, epoch, self.device,
-                        before_step=lambda: self.supernet.set_arch(self.space.sample(rng)), progress=progress)
-            sched.step()
-        if dist.is_main():
-            atomic_torch_save({"supernet": self.supernet.state_dict(), "space": self.space.name}, self.cache_path)
+        if not self.prepared:
+            self.trainer.train(self.supernet, progress=progress)
+            self.reused, self.prepared = self.trainer.reused, True
         return self.cache_path
 
     def __call__(self, arch: Arch) -> Dict[str, float]:
         started = time.perf_counter()
-        self.supernet.set_arch(arch)
-        loader = BatchLoader(self.data.weight, self.recipe.batch_size, seed=self.seed)
-        batches = [b for _, b in zip(range(self.bn_batches), loader)]
-        recalibrate_bn(self.supernet, batches, self.device)
-        return self.figures(arch, evaluate(self.supernet, self.data.arch, device=self.device)["val_acc"], started)
+        self.prepare()
+        acc = score_path(self.supernet, arch, self.data, self.bn_batches, self.trainer.opts.batch_size,
+                         seed=self.seed, device=self.device)
+        return self.figures(arch, acc, started)
 
 
 from nas import zerocost_eval as _zerocost_eval  # noqa: E402,F401  (registers "zerocost")

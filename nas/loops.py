@@ -16,7 +16,7 @@ bfloat16 autocast (``Recipe.amp``).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Dict, Iterable, Optional
+from typing import Callable, Dict, Iterable, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -66,10 +66,15 @@ def make_optimizer(model: nn.Module, recipe: Recipe):
 def train_epoch(model: nn.Module, loader: BatchLoader, opt, recipe: Recipe, epoch: int, device="cpu",
                 before_step: Optional[Callable[[], None]] = None, progress: bool = True,
                 loss_fn: Optional[Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = None,
-                desc: Optional[str] = None) -> Dict[str, float]:
+                desc: Optional[str] = None,
+                step_fn: Optional[Callable[[torch.Tensor, torch.Tensor], Tuple[torch.Tensor, torch.Tensor]]] = None,
+                ) -> Dict[str, float]:
     """One epoch; ``before_step`` runs before each batch (e.g. sampling a supernet path); ``loss_fn(out, y)``
     replaces the cross-entropy (with the recipe's label smoothing), e.g. FBNet's latency-aware loss, and
-    ``opt`` steps whatever parameters it holds (weights, or an architecture's logits).
+    ``opt`` steps whatever parameters it holds (weights, or an architecture's logits). ``step_fn(x, y) ->
+    (out, loss)`` replaces the forward pass and the loss: gradients are zeroed before it, so it may run and
+    backpropagate more passes itself (a supernet's several paths per step); ``loss`` is backpropagated
+    here and ``out`` is what the epoch's train accuracy counts.
 
     On a process group (see the module docstring) ``model`` is a ``nas.distributed.prepare`` wrapper, or
     a model with synchronised BatchNorms whose optimiser's gradients are all-reduced here."""
@@ -97,12 +102,15 @@ def train_epoch(model: nn.Module, loader: BatchLoader, opt, recipe: Recipe, epoc
         x, y = batch_to(x, device), y.to(device)
         if before_step is not None:
             before_step()
+        opt.zero_grad(set_to_none=True)
         with dist.autocast(str(device), recipe.amp):
-            out = model(x)
-            loss = loss_fn(out, y) if loss_fn else F.cross_entropy(out, y, label_smoothing=recipe.label_smoothing)
+            if step_fn is not None:
+                out, loss = step_fn(x, y)
+            else:
+                out = model(x)
+                loss = loss_fn(out, y) if loss_fn else F.cross_entropy(out, y, label_smoothing=recipe.label_smoothing)
         if not torch.isfinite(loss):
             raise NonFiniteLoss(f"loss is {loss.item()} at epoch {epoch + 1}, step {step + 1}")
-        opt.zero_grad(set_to_none=True)
         loss.backward()
         if rest:
             dist.average_gradients(rest)

@@ -351,9 +351,12 @@ def test_torchrun_search_fbnet_equals_one_process(tmp_path):
                          lambda use: 0.05 if use.choice == "skip" else 2.0).save(tmp_path / "table.json")
     args = [f"space.name={space_path}", f"latency.table={table}", "latency.measure=false", "data.limit_train=160",
             "data.limit_val=64", "method.epochs=2", "method.warmup_epochs=1", "method.batch_size=16",
-            "method.max_steps_per_epoch=3", "method.samples=2"]
-    one = run_search(ts.compose_search(*args, f"out_dir={tmp_path / 'one'}"), tmp_path)
-    stdout = torchrun(tmp_path, "nas.search", *args, f"out_dir={tmp_path / 'two'}")
+            "method.max_steps_per_epoch=3", "method.samples=2", "supernet.epochs=1", "supernet.batch_size=16",
+            "supernet.max_steps_per_epoch=3"]  # hard mode's warm-up: the shared supernet trainer, data-parallel too
+    one = run_search(ts.compose_search(*args, f"out_dir={tmp_path / 'one'}", f"supernet.cache_dir={tmp_path / 'c1'}"),
+                     tmp_path)
+    stdout = torchrun(tmp_path, "nas.search", *args, f"out_dir={tmp_path / 'two'}",
+                      f"supernet.cache_dir={tmp_path / 'c2'}")
     assert stdout.count("found architecture") == 1
     a = torch.load(tmp_path / "one" / "checkpoint.pt", weights_only=True)["search"]
     b = torch.load(tmp_path / "two" / "checkpoint.pt", weights_only=True)["search"]
@@ -379,11 +382,11 @@ def test_torchrun_controller_with_oneshot_evaluator(tmp_path):
                          lambda use: 0.05 if use.choice == "skip" else 2.0).save(tmp_path / "table.json")
     args = [f"space.name={space_path}", f"latency.table={table}", "latency.measure=false", "data.limit_train=160",
             "data.limit_val=64", "method=evolution", "method.budget=5", "method.options.population_size=3",
-            "method.options.sample_size=2", "evaluator.epochs=1", "evaluator.batch_size=16",
-            "evaluator.max_steps_per_epoch=3"]
-    run_search(ts.compose_search(*args, f"out_dir={tmp_path / 'one'}", f"evaluator.cache_dir={tmp_path / 'c1'}"),
+            "method.options.sample_size=2", "supernet.epochs=1", "supernet.batch_size=16",
+            "supernet.max_steps_per_epoch=3"]
+    run_search(ts.compose_search(*args, f"out_dir={tmp_path / 'one'}", f"supernet.cache_dir={tmp_path / 'c1'}"),
                tmp_path)
-    torchrun(tmp_path, "nas.search", *args, f"out_dir={tmp_path / 'two'}", f"evaluator.cache_dir={tmp_path / 'c2'}")
+    torchrun(tmp_path, "nas.search", *args, f"out_dir={tmp_path / 'two'}", f"supernet.cache_dir={tmp_path / 'c2'}")
     logs = [[json.loads(line) for line in (tmp_path / d / "archs.jsonl").read_text().splitlines()]
             for d in ("one", "two")]
     assert [r["choices"] for r in logs[0]] == [r["choices"] for r in logs[1]] and len(logs[1]) == 5

@@ -24,20 +24,28 @@ def test_bench_command_line_at_toy_scale(tmp_path, capsys):
     files = [f"--{k}={tmp_path / k}.json" for k in ("truth", "scores", "out")] + [f"--md={tmp_path / 'out.md'}"]
     argv = ["--data", "digits", "--width-mult", "0.25", "--archs", "3", "--gt-epochs", "1", "--gt-train-images", "64",
             "--gt-test-images", "32", "--gt-batch", "32", "--search-images", "80", "--bootstrap", "50",
-            "--evaluators", "params", "macs", "nwot8=zerocost:proxy=nwot,batch_size=8", "oneshot-superkernel", *files]
+            "--evaluators", "params", "macs", "nwot8=zerocost:proxy=nwot,batch_size=8",
+            f"sk=oneshot:supernet.epochs=1,supernet.bn_batches=1,supernet.cache_dir={tmp_path}", "x=oneshot:nope=1",
+            *files]
     assert bench.main(argv) == 0
     report = json.loads((tmp_path / "out.json").read_text())
-    assert report["truth"]["n"] == 3 and set(report["evaluators"]) == {"params", "macs", "nwot8", "oneshot-superkernel"}
-    assert "superkernel" in report["evaluators"]["oneshot-superkernel"]["skipped"]
-    for label in ("params", "macs", "nwot8"):
+    assert report["truth"]["n"] == 3 and set(report["evaluators"]) == {"params", "macs", "nwot8", "sk", "x"}
+    assert "no option 'nope'" in report["evaluators"]["x"]["skipped"]
+    assert report["evaluators"]["sk"]["options"] == {"supernet": {"epochs": 1, "bn_batches": 1,
+                                                                  "cache_dir": str(tmp_path)}}
+    assert list(tmp_path.glob("fbnet-*.pt"))  # the supernet was trained and cached
+    for label in ("params", "macs", "nwot8", "sk"):
         r = report["evaluators"][label]
         assert r["fidelity"]["n"] == 3 and r["eval_s_per_arch"] > 0
     md = (tmp_path / "out.md").read_text()
-    assert md.count("\n| ") == 5 and "| oneshot-superkernel | skipped" in md
+    assert md.count("\n| ") == 6 and "| x | skipped" in md
     scores = json.loads((tmp_path / "scores.json").read_text())
     assert len(scores["nwot8"]["archs"]) == 3
     assert bench.main([*argv[:argv.index("--evaluators")], "--evaluators", "nope", *files]) == 2
     assert "error: --evaluators: nope: expected a preset" in capsys.readouterr().err
+    bad = [*argv[:argv.index("--evaluators")], "--evaluators", "y=oneshot:supernet.sampling=often", *files]
+    assert bench.main(bad) == 2
+    assert "error: supernet: sampling: expected one of uniform, fair, got 'often'" in capsys.readouterr().err
 
 
 def test_bench_with_an_external_ground_truth(tmp_path):
@@ -57,3 +65,18 @@ def test_bench_with_an_external_ground_truth(tmp_path):
     assert report["truth"]["description"].startswith("accuracy = MACs") and report["truth"]["n"] == 4
     assert report["evaluators"]["macs"]["fidelity"]["kendall_tau"] == pytest.approx(1.0)  # nothing trained
     assert report["evaluators"]["params"]["fidelity"]["n"] == 4
+
+
+def test_oneshot_presets_are_supernet_options():
+    """Every ``oneshot*`` preset is the oneshot evaluator with options of the ``supernet`` section
+    (``nas.supernet.training.SupernetOptions``), and each is the supernet its name says."""
+    from nas.supernet.training import SupernetOptions
+
+    presets = {k: v for k, v in load_bench().PRESETS.items() if v[0] == "oneshot"}
+    assert set(presets) == {"oneshot", "oneshot-superkernel", "oneshot-fair", "oneshot-sandwich"}
+    assert all(set(options) == {"supernet"} for _, options in presets.values())
+    opts = {k: SupernetOptions.of(options["supernet"]) for k, (_, options) in presets.items()}
+    assert not opts["oneshot"].superkernel and not opts["oneshot"].zero_gamma  # plain SPOS
+    assert opts["oneshot-superkernel"] == SupernetOptions()  # the default supernet
+    assert opts["oneshot-fair"].sampling == "fair" and opts["oneshot-fair"].superkernel
+    assert opts["oneshot-sandwich"].sandwich and opts["oneshot-sandwich"].distill

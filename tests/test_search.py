@@ -14,6 +14,7 @@ from torch import nn
 from nas.blocks import BLOCKS
 from nas.checks import ConfigError
 from nas.latency.fingerprint import cpu_name
+from nas.errors import NasError
 from nas.latency.ops import build_use, op_key, space_uses, use_stats
 from nas.latency.table import Entry, LatencyTable
 from nas.search.config import register_configs
@@ -68,7 +69,8 @@ def tiny_cfg(tmp_path, space_path, table_path, *extra):
     return compose_search(f"space.name={space_path}", f"latency.table={table_path}", "latency.measure=false",
                           "data.limit_train=160", "data.limit_val=64", "method.epochs=3", "method.warmup_epochs=1",
                           "method.batch_size=16", "method.max_steps_per_epoch=3", "method.samples=3",
-                          f"out_dir={tmp_path / 'run'}", *extra)
+                          "supernet.epochs=1", "supernet.batch_size=16", "supernet.max_steps_per_epoch=3",
+                          f"supernet.cache_dir={tmp_path / 'supernets'}", f"out_dir={tmp_path / 'run'}", *extra)
 
 
 @pytest.fixture
@@ -105,7 +107,9 @@ def test_tiny_search_end_to_end(tmp_path, toy):
     arch = Arch.load(run / "arch.yaml")
     assert arch.space == "toy" and set(arch.choices) == {"s1.0", "s1.1", "s2.0"}
     assert json.loads((run / "summary.json").read_text())["found"]["latency_ms"] == summary.found.latency_ms
-    assert len(summary.history) == 3 and "a_lat_ms" in summary.history[-1]
+    # hard mode: the weights-only warm-up epoch is the shared supernet training (cached), then 2 search epochs
+    assert [h["epoch"] for h in summary.history] == [2, 3] and "a_lat_ms" in summary.history[-1]
+    assert any("warm-started" in n for n in summary.notes) and list((tmp_path / "supernets").glob("toy-*.pt"))
 
 
 def test_found_archs_are_timed_the_way_the_table_was(tmp_path, toy, monkeypatch):
@@ -271,7 +275,10 @@ def test_nan_loss_stops_naming_epoch_and_step(tmp_path, toy):
     with pytest.raises(ConfigError, match="method.w_lr: expected a number >= 0, got nan"):  # refused up front
         run_search(tiny_cfg(tmp_path, space_path, table, "method.w_lr=nan"), tmp_path)
     with pytest.raises(SearchError, match=r"loss is (nan|inf) at epoch \d, step \d"):  # a loss that diverges
-        run_search(tiny_cfg(tmp_path, space_path, table, "method.w_lr=1e30", "method.max_steps_per_epoch=8"), tmp_path)
+        run_search(tiny_cfg(tmp_path, space_path, table, "method.w_lr=1e30", "method.max_steps_per_epoch=8",
+                                    "method.warm_start=false"), tmp_path)
+    with pytest.raises(NasError, match=r"^supernet training: loss is nan at epoch 1, step \d: stopping \(lower supernet.lr"):
+        run_search(tiny_cfg(tmp_path, space_path, table, "supernet.lr=nan"), tmp_path)  # the shared warm-up
 
 
 def test_cli_prints_one_clear_error(tmp_path, toy):

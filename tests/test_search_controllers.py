@@ -12,8 +12,9 @@ from test_search import compose_search, table_for, toy_space
 def controller_cfg(tmp_path, space_path, table, *extra):
     return compose_search(f"space.name={space_path}", f"latency.table={table}", "latency.measure=false",
                           "data.limit_train=96", "data.limit_val=32", "evaluator.epochs=1", "evaluator.batch_size=16",
-                          "evaluator.max_steps_per_epoch=2", "evaluator.bn_batches=1",
-                          f"evaluator.cache_dir={tmp_path / 'supernets'}", f"out_dir={tmp_path / 'run'}", *extra)
+                          "evaluator.max_steps_per_epoch=2", "supernet.epochs=1", "supernet.batch_size=16",
+                          "supernet.max_steps_per_epoch=2", "supernet.bn_batches=1",
+                          f"supernet.cache_dir={tmp_path / 'supernets'}", f"out_dir={tmp_path / 'run'}", *extra)
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from nas.data.base import BatchLoader, DataError, ImageData, SearchData, limit, split
+from nas.data.base import BatchLoader, DataError, ImageData, SearchData, limit, resize, split
 from nas.data.cifar import load_cifar
 from nas.data.digits import load_digits_data
 from nas.data.imagefolder import load_image_folder
@@ -46,4 +46,4 @@ def search_data(name: str, root: Optional[str] = None, *, resolution: int = 32, 
 
 
 __all__ = ["BatchLoader", "DATASETS", "DataError", "ImageData", "SearchData", "load_cifar", "load_digits_data",
-           "load_image_folder", "search_data", "split"]
+           "load_image_folder", "resize", "search_data", "split"]

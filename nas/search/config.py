@@ -11,6 +11,7 @@ from omegaconf import MISSING
 from nas.checks import ranged
 from nas.config import DataConf, DeviceConf, SpaceConf, register_shared
 from nas.strategies.fbnet import FBNetOptions
+from nas.supernet.training import SupernetOptions
 
 
 @dataclass
@@ -59,6 +60,12 @@ class ControllerMethodConf:
 
 
 @dataclass
+class SupernetConf(SupernetOptions):
+    """How supernets are built and trained (``nas.supernet.training.SupernetOptions``): the ``supernet``
+    section, read by the oneshot evaluator and by FBNet's hard-mode warm-up (one cached artefact)."""
+
+
+@dataclass
 class BenchmarkConf:
     """The tabular benchmark of ``evaluator=benchmark`` and ``latency.table=benchmark`` (NAS-Bench-201)."""
 
@@ -68,15 +75,13 @@ class BenchmarkConf:
 
 @dataclass
 class EvaluatorConf:
-    name: str = "oneshot"  # oneshot (SPOS supernet, cached) | proxy (train each child) | zerocost (untrained)
+    name: str = "oneshot"  # oneshot (supernet: the `supernet` section, cached) | proxy (train each child) | zerocost
     #                        | benchmark (tabular benchmark's test accuracy: benchmark.path, benchmark.dataset)
-    epochs: int = ranged(5, ge=1)  # supernet epochs (oneshot) or per-child epochs (proxy)
+    epochs: int = ranged(5, ge=1)  # proxy: per-child epochs (the oneshot supernet's training is the `supernet` section's)
     batch_size: int = ranged(64, ge=1)
     lr: float = ranged(0.1, gt=0)
     weight_decay: float = ranged(5e-4, ge=0)
     label_smoothing: float = ranged(0.0, ge=0, lt=1)
-    bn_batches: int = ranged(4, ge=0)  # oneshot: batches that re-estimate BatchNorm statistics per arch
-    cache_dir: str = "outputs/supernets"
     max_steps_per_epoch: Optional[int] = ranged(None, ge=1)
     proxy: str = "nwot"  # zerocost: nwot | synflow | params | macs (nas.zerocost)
     repeats: int = ranged(1, ge=1) # zerocost: scores averaged over this many batches / initialisations
@@ -90,6 +95,7 @@ class SearchConf:
     device: DeviceConf = MISSING
     latency: LatencyConf = MISSING
     evaluator: EvaluatorConf = MISSING
+    supernet: SupernetConf = MISSING
     benchmark: BenchmarkConf = MISSING
     seed: int = ranged(0, ge=0, lt=2**32)
     resume: Optional[str] = None  # a run directory to continue from its checkpoint
@@ -151,6 +157,7 @@ def register_configs() -> None:
     cs.store(name="search_schema", node=SearchConf)
     cs.store(group="latency", name="schema", node=LatencyConf)
     cs.store(group="evaluator", name="schema", node=EvaluatorConf)
+    cs.store(group="supernet", name="schema", node=SupernetConf)
     cs.store(group="benchmark", name="schema", node=BenchmarkConf)
     for name, schema in METHOD_SCHEMAS.items():
         cs.store(group="method", name=f"{name}_schema", node=schema)

@@ -31,6 +31,7 @@ from nas.search.config import check_search_config
 from nas.seeding import preserved_rng, seed_everything
 from nas.space import load_space
 from nas.strategies import STRATEGIES, LatencySettings, SearchError, SearchJob, build_strategy
+from nas.supernet.training import SupernetOptions
 
 SUMMARY = "summary.json"
 
@@ -111,6 +112,7 @@ def evaluator_factory(cfg: DictConfig, space, data, device: str, augment: bool):
     that score archs one by one)."""
     options = OmegaConf.to_container(cfg.evaluator, resolve=True)
     options.setdefault("amp", OmegaConf.select(cfg, "device.amp", default="auto"))
+    options["supernet"] = OmegaConf.to_container(cfg.supernet, resolve=True)  # the oneshot evaluator's supernet
     cls = EVALUATORS.get(options["name"])
     context = {"data": OmegaConf.to_container(cfg.data), "classes": space.num_classes}
     sections = {k: OmegaConf.to_container(cfg[k], resolve=True) for k in ("benchmark",) if cfg.get(k) is not None}
@@ -146,16 +148,18 @@ def run_search(cfg: DictConfig, out_dir: Path) -> SearchSummary:
     t0 = time.perf_counter()
 
     sp, d = cfg.space, cfg.data
-    probe = load_space(sp.name, variant=sp.variant, width_mult=sp.width_mult, resolution=sp.resolution)
+    probe = load_space(sp.name, variant=sp.variant, width_mult=sp.width_mult, resolution=sp.resolution,
+                       fix_transitions=sp.fix_transitions)
     data = search_data(d.name, d.root, resolution=probe.resolution, arch_fraction=d.arch_fraction,
                        val_fraction=d.val_fraction, limit_train=d.limit_train, limit_val=d.limit_val,
                        download=d.download, url=d.url, md5=d.md5, seed=cfg.seed)
     space = load_space(sp.name, variant=sp.variant, width_mult=sp.width_mult, resolution=sp.resolution,
-                       num_classes=data.num_classes)
+                       num_classes=data.num_classes, fix_transitions=sp.fix_transitions)
     if cfg.resume and hasattr(cls, "check_resume"):  # a resume that cannot continue fails before any work
         with preserved_rng():
             cls.check_resume(out_dir, space, cfg.seed, method_config(cfg))
     strategy = build_strategy(cfg.method.name, space, cfg.seed, method_config(cfg))  # bad options fail first
+    SupernetOptions.of(OmegaConf.to_container(cfg.supernet, resolve=True))
     with dist.main_first():  # rank 0 builds and caches the table, the others read the cache
         table = resolve_table(cfg, space, device.split(":")[0], cfg.latency.threads or cfg.device.threads)
     SearchJob(space, data, table, out_dir, latency_settings(cfg)).check_target()  # inside the space's range
@@ -173,7 +177,8 @@ def run_search(cfg: DictConfig, out_dir: Path) -> SearchSummary:
         job = SearchJob(space, data, table, out_dir, latency_settings(cfg), seed=cfg.seed, device=device,
                         augment=augment, resume=bool(cfg.resume), writer=writer,
                         make_evaluator=evaluator_factory(cfg, space, data, device, augment),
-                        evaluator_name=cfg.evaluator.name, amp=cfg.device.amp)
+                        evaluator_name=cfg.evaluator.name, amp=cfg.device.amp,
+                        supernet=OmegaConf.to_container(cfg.supernet, resolve=True))
         summary = strategy.search(job)
     summary = dist.broadcast_object(summary)  # rank 0's on every rank
     summary.seconds = round(time.perf_counter() - t0, 1)

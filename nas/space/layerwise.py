@@ -16,6 +16,10 @@ YAML (see ``search_spaces/fbnet.yaml``)::
     head: {chs: 1984, act: relu, dropout: 0.2}
 
 Decisions are labelled ``s<stage>.<layer>`` (1-based stages, 0-based layers).
+
+``load_space(..., fix_transitions=OP)`` fixes every *transition* layer (one that changes the channel
+count or strides, so no block in it adds a residual) to candidate ``OP``: those layers leave the
+decisions (an option of supernet training, docs/supernets.md; archs record it in ``space_args``).
 """
 
 from __future__ import annotations
@@ -79,6 +83,14 @@ class LayerwiseSpace(SearchSpace):
                 self.layers.append(layer)
                 in_chs, size = out_chs, math.ceil(size / stride)
         self.out_chs = in_chs
+        fix = args.get("fix_transitions")
+        if fix is not None:
+            for layer in self.layers:
+                if layer.label not in self.fixed and (layer.stride != 1 or layer.in_chs != layer.out_chs):
+                    if fix not in layer.candidates:
+                        raise c.fail("override fix_transitions", f"a candidate of transition layer {layer.label} "
+                                     f"({', '.join(layer.candidates)})", fix)
+                    self.fixed[layer.label] = fix
         self.decisions = [Decision(l.label, l.candidates) for l in self.layers if l.label not in self.fixed]
 
     def _check_layer(self, c: Checker, layer: Layer) -> None:

@@ -1,7 +1,8 @@
 """Load a search space from ``search_spaces/<name>.yaml`` (or any path), validate it, apply overrides.
 
 ``load_space(name_or_path, variant='imagenet'|'cifar', width_mult=1.0, num_classes=None,
-resolution=None, head_chs=None)``. Every problem in the file ends in one :class:`SpaceError`
+resolution=None, head_chs=None, fix_transitions=None)`` (``fix_transitions``: layer-wise spaces only,
+see :class:`~nas.space.layerwise.LayerwiseSpace`). Every problem in the file ends in one :class:`SpaceError`
 naming the file, the key and what was expected.
 """
 
@@ -24,7 +25,7 @@ if os.environ.get("NAS_SPACES_PATH"):
     SPACE_DIRS = [Path(p) for p in os.environ["NAS_SPACES_PATH"].split(os.pathsep)] + SPACE_DIRS
 
 SPACE_TYPES = Registry("space type")
-OVERRIDES = ("variant", "width_mult", "num_classes", "resolution", "head_chs")
+OVERRIDES = ("variant", "width_mult", "num_classes", "resolution", "head_chs", "fix_transitions")
 DEFAULT_CLASSES = {"imagenet": 1000, "cifar": 10}
 
 
@@ -122,6 +123,8 @@ def load_space(name_or_path: str | os.PathLike, **overrides: Any):
     kind = data.get("type", "layerwise")
     if kind not in SPACE_TYPES:
         raise c.fail("type", f"a space type ({', '.join(SPACE_TYPES.names())})", kind)
+    if overrides.get("fix_transitions") is not None and kind != "layerwise":
+        raise c.fail("override fix_transitions", f"a layer-wise space (this one is of type {kind})")
     common = resolve_common(data, c, {k: v for k, v in overrides.items() if v is not None or k not in OVERRIDES})
     name = c.str(data.get("name", path.stem), "name")
     args = {k: v for k, v in overrides.items() if v is not None}

@@ -30,6 +30,7 @@ import random
 import shutil
 import time
 from pathlib import Path
+import warnings
 from dataclasses import dataclass, fields
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
@@ -48,6 +49,7 @@ from nas.strategies.base import SearchError
 from nas.strategies.fbnet_arch import most_probable_within, probability_figure, sample_archs
 from nas.strategies.registry import STRATEGIES
 from nas.supernet import build_supernet, supernet_modes
+from nas.supernet.training import SupernetOptions, SupernetTrainer
 
 CHECKPOINT = "checkpoint.pt"
 
@@ -73,6 +75,9 @@ class FBNetOptions:
     # the found arch: argmax of theta per layer, or ("target") the most probable arch under theta whose
     # table latency is within 5% below the target; auto: target when a latency target is set, else argmax
     derive: str = "auto"
+    # hard mode: the weights-only warm-up epochs are the shared supernet training (the `supernet` config
+    # section, cached: a search after a oneshot-evaluator run with the same options reuses it)
+    warm_start: bool = True
 
 
 @dataclass
@@ -147,6 +152,15 @@ class FBNetSearch:
         torch.set_rng_state(state["torch_rng"])
         random.setstate((3, tuple(state["python_rng"]), None))
         self.epoch, self.history = int(state["epoch"]), list(state["history"])
+
+    def skip_warmup(self) -> None:
+        """Start after the weights-only warm-up epochs (their training was done elsewhere: the shared
+        supernet trainer); the weights' schedule moves on as if they had run here."""
+        with warnings.catch_warnings():  # no optimizer step yet: on purpose, the schedule moves on
+            warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step", category=UserWarning)
+            for _ in range(self.epoch, self.opts.warmup_epochs):
+                self.w_sched.step()
+        self.epoch = max(self.epoch, self.opts.warmup_epochs)
 
     # --- training ---------------------------------------------------------------------------------
     def tau(self, epoch: int) -> float:
@@ -255,9 +269,10 @@ class FBNetSearch:
 STATE_KEYS = ("epoch", "supernet", "w_opt", "w_sched", "t_opt", "torch_rng", "python_rng", "history")
 
 
-def read_checkpoint(path, space, epochs: int) -> Dict[str, Any]:
-    """The checkpoint of an FBNet search on ``space`` with ``epochs`` epochs, checked whole (format, space,
-    epochs, the supernet's keys and shapes) without building anything; any problem is one SearchError."""
+def read_checkpoint(path, space, epochs: int, build: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+    """The checkpoint of an FBNet search on ``space`` with ``epochs`` epochs and supernet options ``build``
+    (None: the checkpoint's own), checked whole (format, space, epochs, supernet options, the supernet's keys
+    and shapes) without building anything; any problem is one SearchError."""
     what = "an fbnet search checkpoint"
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
@@ -271,8 +286,11 @@ def read_checkpoint(path, space, epochs: int) -> Dict[str, Any]:
     if state.get("space") != space.name or state.get("epochs") != epochs:
         raise SearchError(str(path), "space / epochs", f"a search of space {space.name!r} with {epochs} epochs "
                           f"(this run's)", f"space {state.get('space')!r} with {state.get('epochs')} epochs")
+    saved = state.get("supernet", {}) if isinstance(state.get("supernet", {}), dict) else {}
+    if build is not None and saved and saved != build:
+        raise SearchError(str(path), "supernet", f"a search with supernet {build} (this run's)", saved)
     with torch.device("meta"):
-        expected = build_supernet(space).state_dict()
+        expected = build_supernet(space, **(saved or build or {})).state_dict()
     theirs = search["supernet"]
     if not isinstance(theirs, dict) or set(theirs) != set(expected) or any(
             tuple(getattr(theirs[k], "shape", ())) != tuple(v.shape) for k, v in expected.items()):
@@ -314,14 +332,35 @@ class FBNet:
         penalty = job.settings.penalty * (10.0 if job.settings.constraint == "hard" else 1.0)
         return LatencyModel(const, {k: torch.tensor(v) for k, v in vectors.items()}, target, penalty)
 
+    def warm_start(self, net, job) -> Optional[str]:
+        """Hard mode with ``warm_start`` and warm-up epochs: train the supernet's weights with the shared
+        trainer (or load its cached artefact) instead of FBNet's own warm-up epochs; returns a note."""
+        opts = self.opts
+        if opts.mode != "hard" or not opts.warm_start or opts.warmup_epochs < 1 or job.resume:
+            return None
+        trainer = SupernetTrainer(self.space, job.data, SupernetOptions.of(job.supernet), seed=self.seed,
+                                  device=job.device, augment=job.augment, amp=getattr(job, "amp", "auto"))
+        trainer.train(to_device(net, job.device))
+        how = f"reused from {trainer.cache_path}" if trainer.reused else f"trained in {trainer.seconds:.0f} s, " \
+              f"cached as {trainer.cache_path}"
+        return f"weights warm-started by the shared supernet training ({how}) instead of {opts.warmup_epochs} " \
+               f"warm-up epochs"
+
     def search(self, job) -> SearchSummary:
         opts, out = self.opts, job.out_dir
-        search = FBNetSearch(build_supernet(self.space), job.data, self.latency_model(job), opts, seed=self.seed,
+        supernet_opts = SupernetOptions.of(job.supernet)
+        latency = self.latency_model(job)  # a bad target fails before any training
+        net = build_supernet(self.space, **supernet_opts.build())
+        warm = self.warm_start(net, job)
+        search = FBNetSearch(net, job.data, latency, opts, seed=self.seed,
                              device=job.device, writer=job.writer, augment=job.augment,
                              amp=getattr(job, "amp", "auto"))
+        search.bn_batches = supernet_opts.bn_batches
+        if warm:
+            search.skip_warmup()
         before = 0.0  # epochs' seconds of the run this one resumes
         if job.resume:
-            state = read_checkpoint(out / CHECKPOINT, self.space, opts.epochs)
+            state = read_checkpoint(out / CHECKPOINT, self.space, opts.epochs, supernet_opts.build())
             try:
                 search.load_state_dict(state["search"])
             except (RuntimeError, ValueError, KeyError, TypeError) as err:
@@ -337,10 +376,11 @@ class FBNet:
             bar.set_postfix(val_acc=f"{metrics['val_acc']:.3f}", lat=f"{metrics['expected_latency_ms']:.2f}ms")
             if dist.is_main():  # the raw supernet's state: resumable at any world size
                 atomic_torch_save({"search": search.state_dict(), "space": self.space.name, "epochs": opts.epochs,
-                                   "seconds": before + time.perf_counter() - t0}, out / CHECKPOINT)
-        return self.summary(search, job, start, before)
+                                   "supernet": supernet_opts.build(), "seconds": before + time.perf_counter() - t0},
+                                  out / CHECKPOINT)
+        return self.summary(search, job, start, before, [warm] if warm else [])
 
-    def summary(self, search: FBNetSearch, job, start: int, before: float) -> SearchSummary:
+    def summary(self, search: FBNetSearch, job, start: int, before: float, notes: List[str]) -> SearchSummary:
         out = job.out_dir
         main = dist.is_main()  # every rank evaluates (a collective); rank 0 writes
         archs = [search.derive()]
@@ -354,7 +394,7 @@ class FBNet:
             path = arch.save(path) if main else path
             samples.append(job.figures(arch, path, accuracy=search.evaluate(arch), log_prob=logp))
             archs.append(arch)
-        notes = job.measure(archs, [found, *samples])
+        notes = notes + job.measure(archs, [found, *samples])
         return SearchSummary(space=self.space.name, method=self.name, found=found,
                              accuracy_kind="shared weights (fbnet search)", candidates=samples,
                              candidates_are="samples of the final distribution", target_ms=job.settings.target_ms,

@@ -57,6 +57,9 @@ class SearchJob:
     make_evaluator: Optional[Callable[[Callable[[Arch], float]], Any]] = None
     evaluator_name: Optional[str] = None
     amp: str = "auto"  # the training loops' autocast (nas.loops.Recipe.amp): bfloat16 on CUDA by default
+    # the ``supernet`` config section (nas.supernet.training.SupernetOptions): how supernets are built and
+    # trained; FBNet's hard-mode warm-up shares the oneshot evaluator's cached training through it
+    supernet: Dict[str, Any] = field(default_factory=dict)
 
     def predict(self, arch: Arch) -> float:
         return float(self.latency.predict(self.space, arch, calibrated=self.settings.calibrated))

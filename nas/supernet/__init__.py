@@ -12,6 +12,7 @@ Adding a space type means one file in ``nas/space/`` and one here, registered un
 
 from __future__ import annotations
 
+import inspect
 from typing import Tuple
 
 from nas.supernet.registry import SUPERNETS
@@ -29,8 +30,12 @@ def supernet_modes(space) -> Tuple[str, ...]:
 
 
 def build_supernet(space, **options):
-    """The weight-sharing supernet of ``space`` (freshly initialised)."""
-    return SUPERNETS.get(space.kind)(space, **options)
+    """The weight-sharing supernet of ``space`` (freshly initialised). ``options`` (e.g. ``superkernel``,
+    ``zero_gamma`` of the layer-wise supernet) that this space type's supernet does not take are ignored:
+    they are defaults of the ``supernet`` config section, which every space type shares."""
+    cls = SUPERNETS.get(space.kind)
+    takes = inspect.signature(cls.__init__).parameters
+    return cls(space, **{k: v for k, v in options.items() if k in takes})
 
 
 __all__ = ["CellSupernet", "ElasticSupernet", "MODES", "MixedOp", "SUPERNETS", "Supernet", "build_supernet", "supernet_modes"]

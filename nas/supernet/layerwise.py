@@ -14,6 +14,15 @@ architectures. Three modes (``Supernet.set_mode``):
 ``theta`` (one vector per searchable layer) lives apart from the weights:
 ``arch_parameters()`` / ``weight_parameters()``. ``extract(arch)`` returns the plain child with the
 shared weights copied in; in eval mode its outputs equal the supernet's fixed-path outputs.
+
+Options (``build_supernet(space, superkernel=..., zero_gamma=...)``; both on by default, what makes a
+supernet of this kind learn at CPU scale, see docs/supernets.md):
+
+- ``superkernel``: the MBConv candidates of a layer share one weight tensor per conv
+  (:mod:`nas.supernet.superkernel`: kernel centre, leading channels, groups as the block diagonal);
+  off: every candidate has its own weights;
+- ``zero_gamma``: the last BN of every residual branch starts at zero scale, so residual blocks start
+  as the identity (applies to fixed layers too).
 """
 
 from __future__ import annotations
@@ -29,6 +38,7 @@ from nas.layers import init_weights
 from nas.space.arch import Arch
 from nas.space.layerwise import LayerwiseSpace
 from nas.supernet.registry import SUPERNETS
+from nas.supernet.superkernel import SuperKernels, materialize, zero_residual_gammas
 
 MODES = ("soft", "hard", "fixed")
 
@@ -36,10 +46,11 @@ MODES = ("soft", "hard", "fixed")
 class MixedOp(nn.Module):
     """All candidates of one layer plus its architecture logits ``theta``."""
 
-    def __init__(self, candidates: Dict[str, nn.Module]):
+    def __init__(self, candidates: Dict[str, nn.Module], superkernel: bool = False, aligned: bool = True):
         super().__init__()
         self.names: List[str] = list(candidates)
         self.ops = nn.ModuleDict(candidates)
+        self.shared = SuperKernels(candidates, aligned) if superkernel else None
         self.theta = nn.Parameter(torch.zeros(len(self.names)))
         self.mode = "fixed"
         self.tau = 1.0
@@ -74,9 +85,10 @@ class MixedOp(nn.Module):
 class Supernet(nn.Module):
     """The supernet of a :class:`LayerwiseSpace` (``build_supernet(space)``)."""
 
-    def __init__(self, space: LayerwiseSpace):
+    def __init__(self, space: LayerwiseSpace, superkernel: bool = True, zero_gamma: bool = True, aligned: bool = True):
         super().__init__()
         self.space = space
+        self.options = {"superkernel": bool(superkernel), "zero_gamma": bool(zero_gamma), "aligned": bool(aligned)}
         self.stem = space.build_stem()
         stages = []
         for st in space.stage_layers():
@@ -85,11 +97,14 @@ class Supernet(nn.Module):
                 if layer.label in space.fixed:
                     layers.append(space.build_op(space.fixed[layer.label], layer))
                 else:
-                    layers.append(MixedOp({n: space.build_op(n, layer) for n in layer.candidates}))
+                    layers.append(MixedOp({n: space.build_op(n, layer) for n in layer.candidates}, superkernel,
+                                          aligned))
             stages.append(nn.Sequential(*layers))
         self.stages = nn.Sequential(*stages)
         self.head, self.classifier = space.build_head(space.out_chs)
         init_weights(self)
+        if zero_gamma:
+            zero_residual_gammas(self.stages)
         self.labels = [layer.label for layer in space.layers if layer.label not in space.fixed]
         self._mixed: Dict[str, MixedOp] = {}
         for st_mod, st in zip(self.stages, space.stage_layers()):
@@ -145,8 +160,14 @@ class Supernet(nn.Module):
         for st_mod, st in zip(self.stages, self.space.stage_layers()):
             layers = []
             for mod, layer in zip(st_mod, st):
-                op = mod.ops[arch.choices[layer.label]] if isinstance(mod, MixedOp) else mod
-                layers.append(copy.deepcopy(op))
+                if not isinstance(mod, MixedOp):
+                    layers.append(copy.deepcopy(mod))
+                    continue
+                name = arch.choices[layer.label]
+                if mod.shared is not None and name in mod.shared.names:
+                    layers.append(materialize(mod.ops[name], self.space.build_op(name, layer)))
+                else:
+                    layers.append(copy.deepcopy(mod.ops[name]))
             stages.append(layers)
         child = self.space.assemble(copy.deepcopy(self.stem), stages, copy.deepcopy(self.head),
                                     copy.deepcopy(self.classifier), init=False)
