@@ -3,7 +3,7 @@ constraint, the true accuracy-latency front and the hypervolume of a found front
 additive per-decision latency model fitted to measured (non-additive) latencies.
 
 Everything works on arrays over every architecture of the space (the benchmark enumerates them), so
-the app's summary (``nas.benchmark_eval``), the bench script and the tests compute the same numbers.
+the app's summary (``nas.evaluators.benchmark``), the bench script and the tests compute the same numbers.
 
 >>> codes = all_codes([5] * 6)                               # (15625, 6), code-number order
 >>> best, value = optimum(acc, lat <= 8.0)                     # best feasible arch

@@ -29,8 +29,8 @@ from __future__ import annotations
 import random
 import shutil
 import time
-from pathlib import Path
 import warnings
+from pathlib import Path
 from dataclasses import dataclass, fields
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
@@ -46,7 +46,7 @@ from nas.progress import progress as progress_bar
 from nas.results import SearchSummary
 from nas.space import Arch
 from nas.strategies.base import SearchError
-from nas.strategies.fbnet_arch import most_probable_within, probability_figure, sample_archs
+from nas.strategies.fbnet_arch import most_probable_within, probability_figure, read_checkpoint, sample_archs
 from nas.strategies.registry import STRATEGIES
 from nas.supernet import build_supernet, supernet_modes
 from nas.supernet.training import SupernetOptions, SupernetTrainer
@@ -266,37 +266,6 @@ class FBNetSearch:
         self.writer.add_figure("theta/probabilities", probability_figure(self.net), step)
 
 
-STATE_KEYS = ("epoch", "supernet", "w_opt", "w_sched", "t_opt", "torch_rng", "python_rng", "history")
-
-
-def read_checkpoint(path, space, epochs: int, build: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
-    """The checkpoint of an FBNet search on ``space`` with ``epochs`` epochs and supernet options ``build``
-    (None: the checkpoint's own), checked whole (format, space, epochs, supernet options, the supernet's keys
-    and shapes) without building anything; any problem is one SearchError."""
-    what = "an fbnet search checkpoint"
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001 - truncated, foreign or malicious (refused by weights_only): one line
-        reason = (str(err).strip().splitlines() or [""])[0][:100]
-        raise SearchError(str(path), "<file>", f"{what} that torch.load reads with weights_only=True",
-                          f"an unreadable file ({type(err).__name__}{': ' + reason if reason else ''})") from None
-    search = state.get("search") if isinstance(state, dict) else None
-    if not isinstance(search, dict) or any(k not in search for k in STATE_KEYS):
-        raise SearchError(str(path), "search", f"{what} (a dict with {', '.join(STATE_KEYS)})")
-    if state.get("space") != space.name or state.get("epochs") != epochs:
-        raise SearchError(str(path), "space / epochs", f"a search of space {space.name!r} with {epochs} epochs "
-                          f"(this run's)", f"space {state.get('space')!r} with {state.get('epochs')} epochs")
-    saved = state.get("supernet", {}) if isinstance(state.get("supernet", {}), dict) else {}
-    if build is not None and saved and saved != build:
-        raise SearchError(str(path), "supernet", f"a search with supernet {build} (this run's)", saved)
-    with torch.device("meta"):
-        expected = build_supernet(space, **(saved or build or {})).state_dict()
-    theirs = search["supernet"]
-    if not isinstance(theirs, dict) or set(theirs) != set(expected) or any(
-            tuple(getattr(theirs[k], "shape", ())) != tuple(v.shape) for k, v in expected.items()):
-        raise SearchError(str(path), "search.supernet", f"the supernet of space {space.name!r} as this run builds it "
-                          f"(same width, resolution and classes)")
-    return state
 
 
 @STRATEGIES.register("fbnet")

@@ -21,7 +21,7 @@ from typing import Any, Dict, Tuple
 import torch
 
 from nas.data import BatchLoader
-from nas.evaluators import EVALUATORS, Evaluator
+from nas.evaluators.base import EVALUATORS, Evaluator
 from nas.profile import Profile, profile
 from nas.space import Arch
 from nas.loops import batch_to, to_device

@@ -23,7 +23,7 @@ import numpy as np
 
 from nas.benchmarks.nb201 import code_numbers, load_bench
 from nas.benchmarks.truth import all_codes, hypervolume_ratio, optimum
-from nas.evaluators import EVALUATORS, Evaluator
+from nas.evaluators.base import EVALUATORS, Evaluator
 from nas.space import Arch
 
 CAVEAT = ("accuracies are the benchmark's test accuracies (200 epochs, no validation split) and the search "
