@@ -9,22 +9,17 @@ from typing import Sequence
 
 import torch
 
-from nas.runtimes.base import Artifact, Backend, weight_bytes
-from nas.runtimes.onnx_export import export_onnx, input_names, quantize_onnx
+from nas.runtimes.base import Artifact
+from nas.runtimes.ort import OnnxRuntime
 
 
-class OpenVino(Backend):
+class OpenVino(OnnxRuntime):
+    """Exports as ONNX Runtime does (the same ONNX program; int8 by ONNX Runtime's quantizer)."""
+
     name = "openvino"
     package = "openvino"
-    also_needs = ("onnx", "onnxscript")
+    also_needs = ("onnx", "onnxscript", "onnxruntime")
     extra = "openvino"
-
-    def export(self, module, inputs, dtype, calibration) -> Artifact:
-        where = f"runtime={self.name}"
-        data = export_onnx(module, inputs, where)
-        if dtype == "int8":
-            data = quantize_onnx(data, calibration, where)
-        return Artifact(data, ".onnx", weight_bytes(module, dtype), input_names(len(inputs)))
 
     def session(self, artifact: Artifact, threads: int):
         import openvino as ov
