@@ -117,6 +117,7 @@ def test_image_folder(tmp_path):
         search_data("imagefolder", str(tmp_path), resolution=16)
 
 
+@pytest.mark.slow  # 15 s: decodes the shared CIFAR-10 copy
 @pytest.mark.skipif(not SHARED_CIFAR.is_file(), reason="../shared/datasets/cifar10 is not beside this clone")
 def test_shared_cifar10_copy_loads(tmp_path):
     subprocess.run([sys.executable, str(SHARED_CIFAR), str(tmp_path)], check=True, capture_output=True)

@@ -22,11 +22,12 @@ from nas.supernet import build_supernet
 
 TOL = 1e-5
 SPACE_CASES = [("fbnet", 0), ("fbnet", 1), ("seeds", 0), ("seeds", 1), ("mnasnet", 0), ("mnasnet", 1)]
+SPACE_PARAMS = [pytest.param(c, id=f"{c[0]}-{c[1]}", marks=[pytest.mark.slow] if c[1] else []) for c in SPACE_CASES]
 WIDTH = 0.25
 # TorchScript + ONNX of these baselines run by default (h-swish/SE, split-stack shuffle, index_select,
 # pre-activation BN, C.ReLU scale/shift; the space archs cover MBConv, Ghost, sandglass, ShuffleNet V1);
 # every other baseline's run is marked slow.
-DEFAULT_ARTEFACT_MODELS = ("mobilenetv3_small_100", "shufflenetv2_x1_0", "condensenet74_c8_g8", "pvanet")
+DEFAULT_ARTEFACT_MODELS = ("mobilenetv3_small_100", "condensenet74_c8_g8")  # the others: -m slow
 ALLOWED_IMPORTS = {"torch", "torch.nn", "torch.nn.functional", "typing"}
 
 
@@ -86,12 +87,15 @@ def _network_init(tree: ast.Module, class_name: str) -> ast.FunctionDef:
 
 
 # --- search-space architectures -------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def space_exports(tmp_path_factory):
-    """Two sampled archs per space (CIFAR, width 0.25), exported through ``export_arch`` with weights."""
-    root = tmp_path_factory.mktemp("spaces")
-    out = {}
-    for name, seed in SPACE_CASES:
+class _LazyExports(dict):
+    """Exports of the SPACE_CASES, each made when a test first asks for it (a -k selection pays for its own)."""
+
+    def __init__(self, root):
+        super().__init__()
+        self.root = root
+
+    def __missing__(self, case):
+        name, seed, root = *case, self.root
         space = load_space(name, variant="cifar", width_mult=WIDTH)
         arch = space.sample(seed)
         arch_file = arch.save(root / f"{name}{seed}.yaml")
@@ -99,11 +103,17 @@ def space_exports(tmp_path_factory):
         child = _calibrate(space.build(arch))
         torch.save({"model": child.state_dict(), "epoch": 3}, root / f"{name}{seed}.pt")
         result = export_arch(arch_file, root / f"{name}{seed}", weights=root / f"{name}{seed}.pt", verify=False)
-        out[(name, seed)] = (result, child, space, arch)
-    return out
+        self[case] = (result, child, space, arch)
+        return self[case]
 
 
-@pytest.mark.parametrize("case", SPACE_CASES, ids=[f"{n}-{s}" for n, s in SPACE_CASES])
+@pytest.fixture(scope="module")
+def space_exports(tmp_path_factory):
+    """Two sampled archs per space (CIFAR, width 0.25), exported through ``export_arch`` with weights."""
+    return _LazyExports(tmp_path_factory.mktemp("spaces"))
+
+
+@pytest.mark.parametrize("case", SPACE_PARAMS)
 def test_space_arch_export_matches_child(space_exports, case):
     result, child, space, arch = space_exports[case]
     meta = result.metadata
@@ -136,7 +146,7 @@ def test_space_arch_export_matches_child(space_exports, case):
     assert meta["weights"]["read_from"].endswith("['model']") and meta["space_args"]["width_mult"] == WIDTH
 
 
-@pytest.mark.parametrize("case", SPACE_CASES, ids=[f"{n}-{s}" for n, s in SPACE_CASES])
+@pytest.mark.parametrize("case", SPACE_PARAMS)
 def test_space_arch_onnx_matches_child(space_exports, case):
     pytest.importorskip("onnxruntime")
     pytest.importorskip("onnx")
@@ -252,7 +262,7 @@ def test_checkpoint_forms(tmp_path):
         read_state_dict(tmp_path / "opt.pt")
 
 
-@pytest.mark.parametrize("space_name", ["fbnet", "mnasnet"])
+@pytest.mark.parametrize("space_name", ["fbnet", pytest.param("mnasnet", marks=pytest.mark.slow)])
 def test_weights_inherited_from_a_supernet(tmp_path, space_name):
     space = load_space(space_name, variant="cifar", width_mult=WIDTH)
     arch = space.sample(7)

@@ -20,6 +20,7 @@ REPO = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
 
 
+@pytest.mark.slow  # 25 s: four subprocesses; test_cli_model_in_process covers the app in the default run
 def test_cli_end_to_end(tmp_path):
     space = load_space("fbnet", variant="cifar", width_mult=WIDTH)
     arch = space.sample(5)

@@ -39,7 +39,7 @@ cell:
     nor_conv_3x3: {block: nb201_conv, kernel_size: 3}
 """  # the cell space of test_nb201
 SEEDS = {"layerwise": LAYERWISE, "factorized": FACTORIZED, "cell": CELL}
-FILES = 150  # per loader in the default run
+FILES = 80  # per loader in the default run
 ODD = [None, True, False, 0, -1, -7, 1, 2, 3, 0.5, -0.5, 1e9, 10 ** 12, float("nan"), float("inf"), "", "abc",
        "relu", "mbconv", "skip", [], [1, 2], [[1]], {}, {"x": 1}, {"block": "mbconv"}, {"block": "nope"}]
 

@@ -193,6 +193,7 @@ def test_search_refuses_a_table_of_another_runtime(tmp_path):
         resolve_table(cfg, space, "cpu", 1)
 
 
+@pytest.mark.slow  # 10 s; lowering and agreement are covered by the op and net tests above
 def test_export_formats_checked_and_timed(tmp_path):
     backend("onnxruntime")
     from nas.export.runtimes import runtime_formats

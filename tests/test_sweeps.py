@@ -135,6 +135,7 @@ def test_basic_multirun_one_job_per_target(tiny_search):
     assert (cwd / "sweep" / "multirun.yaml").is_file()
 
 
+@pytest.mark.slow  # 14 s; the sweeper is covered by test_optuna_sweeper_finds_the_optimum_region
 def test_optuna_sweep_of_the_search_returns_its_objectives(tiny_search):
     cwd, (lo, hi) = tiny_search
     out = run([*SEARCH, f"latency.target_ms={(lo + hi) / 2:.4f}", "hydra/sweeper=nas_optuna",
@@ -162,6 +163,7 @@ def test_optuna_sweeper_finds_the_optimum_region(toy_app):
     assert abs(res["best_params"]["x"] - 2) < 0.5 and f"best value {res['best_value']}" in out.stdout
 
 
+@pytest.mark.slow  # 8 s: a killed subprocess sweep
 def test_sqlite_study_resumes_after_a_killed_sweep(toy_app):
     args = ["hydra/sweeper=nas_optuna", "hydra.sweeper.storage=sqlite:///study.db", "hydra.sweeper.study_name=toy",
             "hydra.sweeper.n_trials=3", "x=interval(-5,5)"]
