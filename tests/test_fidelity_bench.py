@@ -19,6 +19,7 @@ def load_bench():
     return bench
 
 
+@pytest.mark.slow  # 11 s: the whole bench at toy scale
 def test_bench_command_line_at_toy_scale(tmp_path, capsys):
     bench = load_bench()
     files = [f"--{k}={tmp_path / k}.json" for k in ("truth", "scores", "out")] + [f"--md={tmp_path / 'out.md'}"]

@@ -281,6 +281,7 @@ def test_nan_loss_stops_naming_epoch_and_step(tmp_path, toy):
         run_search(tiny_cfg(tmp_path, space_path, table, "supernet.lr=nan"), tmp_path)  # the shared warm-up
 
 
+@pytest.mark.slow  # 9 s: a subprocess; tests/test_bad_inputs.py runs the CLI error rows in the default run
 def test_cli_prints_one_clear_error(tmp_path, toy):
     space_path, table = toy
     out = subprocess.run([sys.executable, "-m", "nas.search", f"space.name={space_path}", f"latency.table={table}",

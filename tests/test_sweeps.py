@@ -117,6 +117,7 @@ def test_search_space_from_override_grammar():
     assert type(err.value).__name__ == SweeperError.__name__
 
 
+@pytest.mark.slow  # 15 s: a Hydra multirun of real searches; the Optuna sweeper tests run in the default
 def test_basic_multirun_one_job_per_target(tiny_search):
     cwd, (lo, hi) = tiny_search
     targets = [round(t, 3) for t in (lo / 2, lo + (hi - lo) / 3, lo + 2 * (hi - lo) / 3)]  # job 0's: below every arch
