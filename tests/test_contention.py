@@ -129,3 +129,14 @@ def test_own_earlier_timing_is_not_another_job(monkeypatch):
     assert not mon.busy_load(2.2, running=False)  # 2.2 - ~2.0 of our own
     assert mon.busy_load(2.2, running=False, own=0.0)
     assert contention.own_load(time.monotonic() + 600) < 0.01
+
+
+def test_a_wait_that_ends_quiet_is_judged_by_the_load_after_it():
+    """The table build makes its monitor, then waits for a quiet window: the verdict must read the load
+    after the wait (a stale pre-wait reading refused the main job on a machine that had gone quiet)."""
+    load = [0.9]
+    mon = Contention(2, loadavg=lambda: (load[0],) * 3, n_cores=2, wait=lambda: None)
+    assert mon.busy_load(mon.report.loadavg_before, running=False, own=0.0)  # 0.9 > 2 - 2 + 0.5
+    load[0] = 0.3  # the other job ended; wait_for_quiet returned
+    mon.restart()
+    assert mon.report.loadavg_before == 0.3 and not mon.verdict().busy

@@ -166,6 +166,7 @@ def get_table(space, device: str = "cpu", batch_size: int = 1, dtype: str = "flo
         table.check_fingerprint(fp)
         if table.missing(space) or (calibrate and table.calibration is None):
             wait_for_quiet(fp["threads"], busy_wait, allow_busy, what)
+            monitor.restart()
         t0 = time.perf_counter()
         ref = table_reference(table, space, s)
         n = measure_entries(space, table, s, passes, progress, ref)
@@ -178,6 +179,7 @@ def get_table(space, device: str = "cpu", batch_size: int = 1, dtype: str = "flo
             changed = True
     if table is None:
         wait_for_quiet(fp["threads"], busy_wait, allow_busy, what)
+        monitor.restart()
         table = build_table(space, device, batch_size, dtype, fp["threads"], min_run_time=min_run_time,
                             passes=passes, progress=progress, reference=reference, context_mb=context_mb,
                             runtime=runtime, monitor=monitor)

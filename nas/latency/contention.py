@@ -107,6 +107,12 @@ class Contention:
         self.wall = self.cpu_time = self.waited = 0.0
         self.has_wait = True
 
+    def restart(self) -> None:
+        """Read the load "before timing" again (after waiting for a quiet window: the load read when the
+        monitor was made is then stale, and a wait that ended quiet must not be judged by it)."""
+        self.report.loadavg_before = self._load()
+        self.own_before = own_load()
+
     def _load(self) -> Optional[float]:
         try:
             return float(self.loadavg()[0])
