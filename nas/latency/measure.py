@@ -47,7 +47,7 @@ from torch import nn
 
 from nas.progress import progress as progress_bar
 from nas.latency.errors import LatencyTableError
-from nas.latency.contention import Contention, enforce
+from nas.latency.contention import Contention, enforce, wait_for_quiet
 from nas.latency.fingerprint import check_device, check_dtype, resolve_threads, table_runtime, target_fingerprint
 
 BLOCK_SECONDS = 0.004  # shortest block of runs when alternating with a reference
@@ -319,17 +319,20 @@ def time_archs(space, archs: Sequence, s: Setting, passes: int = 2, progress: bo
 
 def measure_archs(table, space, archs: Sequence, *, allow_mismatch: bool = False, passes: int = 3,
                   min_run_time: float = NET_MIN_RUN_TIME, progress: bool = False,
-                  allow_busy: Optional[bool] = None, load: Optional[dict] = None):
+                  allow_busy: Optional[bool] = None, load: Optional[dict] = None, busy_wait: float = 120.0):
     """Time architectures whole the way the table's entries were timed (its device, dtype, batch size,
     threads and runtime; against its reference network if it has one, so the figures are on the
     table's scale whatever the machine's speed now). Returns ``(latencies in ms, reference or None)``.
     A busy machine (``nas.latency.contention``) refuses unless ``allow_busy``; the observed load is
-    put into ``load`` when given."""
+    put into ``load`` when given. A load still high when timing starts (other jobs, or this process's own
+    training just before) is waited out for up to ``busy_wait`` seconds first."""
     fp = table.fingerprint
     runtime = table_runtime(fp)
     here = target_fingerprint(fp["device"] or "cpu", fp["threads"], fp["dtype"] or "float32", fp["batch_size"] or 1,
                               space.resolution, runtime)
     table.check_fingerprint(here, allow_mismatch)
+    what = f"timing {len(archs)} {runtime} networks of {space.name}"
+    wait_for_quiet(here["threads"], busy_wait, allow_busy, what)
     monitor = Contention(here["threads"])
     s = Setting(here["device"], here["dtype"], here["batch_size"], here["threads"], min_run_time, runtime=runtime,
                 monitor=monitor)
@@ -337,7 +340,7 @@ def measure_archs(table, space, archs: Sequence, *, allow_mismatch: bool = False
     measured = time_archs(space, archs, s, passes, progress, desc="networks", reference=ref)
     if ref is not None:
         monitor.reference(ref.samples)
-    report = enforce(monitor.verdict(), allow_busy, f"timing {len(archs)} {runtime} networks of {space.name}")
+    report = enforce(monitor.verdict(), allow_busy, what)
     if load is not None:
         load.update(report.as_meta())
     return measured, ref
