@@ -22,22 +22,9 @@ import yaml
 from nas.errors import NasError
 from nas.space import load_arch, load_space
 from test_latency_fixtures import FACTORIZED, LAYERWISE
+from test_nb201 import TINY
 
-CELL = """
-name: tinycell
-type: cell
-variants:
-  cifar: {resolution: 8, stem_stride: 1, strides: [1, 2], num_classes: 10}
-stem: {chs: 8, kernel_size: 3, act: null}
-stages: [{chs: 8, cells: 1}, {chs: 16, cells: 2}]
-reduction: {block: nb201_resblock}
-cell:
-  nodes: 3
-  ops:
-    none: {block: nb201_zero}
-    skip_connect: {block: nb201_skip}
-    nor_conv_3x3: {block: nb201_conv, kernel_size: 3}
-"""  # the cell space of test_nb201
+CELL = TINY  # the cell space of test_nb201
 SEEDS = {"layerwise": LAYERWISE, "factorized": FACTORIZED, "cell": CELL}
 FILES = 80  # per loader in the default run
 ODD = [None, True, False, 0, -1, -7, 1, 2, 3, 0.5, -0.5, 1e9, 10 ** 12, float("nan"), float("inf"), "", "abc",

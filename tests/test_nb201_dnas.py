@@ -8,16 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nas.benchmarks import BenchmarkError, NB201Bench
 from nas.space import load_space
+from test_nb201 import BENCH, needs_data
 
 SCRIPT = Path(__file__).resolve().parents[1] / "bench" / "nb201_dnas.py"
-try:
-    BENCH = NB201Bench()
-except BenchmarkError:
-    BENCH = None
-pytestmark = pytest.mark.skipif(BENCH is None, reason="nb201_hw.npz not found (../shared/datasets/"
-                                                      "nas-bench-201-hw or $NAS_NB201_DIR)")
+pytestmark = needs_data
 
 
 def load_bench():

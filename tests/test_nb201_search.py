@@ -8,17 +8,12 @@ import math
 import numpy as np
 import pytest
 
-from nas.benchmarks import BenchmarkError, NB201Bench
+from nas.benchmarks import BenchmarkError
 from nas.benchmarks.truth import additive_fit, all_codes, front, hypervolume_ratio, optimum
 from nas.errors import NasError
 from nas.space import SpaceError, load_space
+from test_nb201 import BENCH, needs_data
 
-try:
-    BENCH = NB201Bench()
-except BenchmarkError:
-    BENCH = None
-needs_data = pytest.mark.skipif(BENCH is None, reason="nb201_hw.npz not found (../shared/datasets/"
-                                                      "nas-bench-201-hw or $NAS_NB201_DIR)")
 LEARNING = ["evolution", "mnasnet", "optuna", "bo"]
 
 
