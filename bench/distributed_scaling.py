@@ -6,7 +6,9 @@
 Each configuration runs the same global work: ``--steps`` weight steps plus ``--steps`` theta steps of
 FBNet's supernet (``--space``, ``--mode``) at global batch ``--batch-size`` on the digits data, after one
 untimed warm-up epoch; each process runs ``--threads`` intra-op threads. The 1-process rows are also run
-with ``N x threads`` threads, the fair comparison on a machine whose cores are the limit. Prints a table
+with ``N x threads`` threads, the fair comparison on a machine whose cores are the limit; the N-process
+rows with per-rank BatchNorms (``device.sync_bn=false``, the default) and with SyncBatchNorm
+(``--sync-bn both``, the default here: its two collectives per BatchNorm and step). Prints a table
 and writes ``--out`` (JSON). Run it on a quiet machine: on 2 shared cores the speed-up is capped at 2
 and eaten by anything else running.
 """
@@ -27,7 +29,8 @@ import torch.multiprocessing as mp
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
-def epoch_seconds(rank: int, world: int, init_file: str, args: argparse.Namespace, threads: int, out: str) -> None:
+def epoch_seconds(rank: int, world: int, init_file: str, args: argparse.Namespace, threads: int, out: str,
+                  sync_bn: bool = False) -> None:
     """One rank: build the supernet and its data, warm up one epoch, time ``args.epochs`` epochs."""
     torch.set_num_threads(threads)
     if world > 1:
@@ -36,6 +39,8 @@ def epoch_seconds(rank: int, world: int, init_file: str, args: argparse.Namespac
         if args.device == "cuda":
             torch.cuda.set_device(rank)
     from nas import distributed as dist
+
+    dist.use_sync_batchnorm(sync_bn)
     from nas.data import search_data
     from nas.seeding import seed_everything
     from nas.space import load_space
@@ -67,13 +72,13 @@ def epoch_seconds(rank: int, world: int, init_file: str, args: argparse.Namespac
         torch.distributed.destroy_process_group()
 
 
-def run(world: int, threads: int, args: argparse.Namespace) -> float:
+def run(world: int, threads: int, args: argparse.Namespace, sync_bn: bool = False) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "out.json")
         if world == 1:
             epoch_seconds(0, 1, "", args, threads, out)
         else:
-            mp.spawn(epoch_seconds, args=(world, os.path.join(tmp, "pg"), args, threads, out), nprocs=world)
+            mp.spawn(epoch_seconds, args=(world, os.path.join(tmp, "pg"), args, threads, out, sync_bn), nprocs=world)
         return json.loads(Path(out).read_text())["seconds"]
 
 
@@ -88,18 +93,23 @@ def main() -> None:
     p.add_argument("--nprocs", type=int, nargs="+", default=[1, 2])
     p.add_argument("--threads", type=int, default=1, help="intra-op threads per process")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    p.add_argument("--sync-bn", default="both", choices=["off", "on", "both"],
+                   help="multi-process rows with per-rank BatchNorms (device.sync_bn=false, the default), "
+                        "SyncBatchNorm (true), or both")
     p.add_argument("--out", default="outputs/bench/distributed_scaling.json")
     args = p.parse_args()
     rows = []
+    syncs = {"off": [False], "on": [True], "both": [False, True]}[args.sync_bn]
     for n in args.nprocs:
-        configs = [(n, args.threads)] + ([(1, n * args.threads)] if n > 1 and args.device == "cpu" else [])
-        for world, threads in configs:
-            if any(r["processes"] == world and r["threads"] == threads for r in rows):
+        configs = [(n, args.threads, sync) for sync in (syncs if n > 1 else [False])]
+        configs += [(1, n * args.threads, False)] if n > 1 and args.device == "cpu" else []
+        for world, threads, sync in configs:
+            if any(r["processes"] == world and r["threads"] == threads and r["sync_bn"] == sync for r in rows):
                 continue
-            s = run(world, threads, args)
-            rows.append({"processes": world, "threads": threads, "seconds_per_epoch": round(s, 3),
+            s = run(world, threads, args, sync)
+            rows.append({"processes": world, "threads": threads, "sync_bn": sync, "seconds_per_epoch": round(s, 3),
                          "images_per_s": round(2 * args.steps * args.batch_size / s, 1)})
-            print(f"{world} process(es) x {threads} thread(s): {s:.2f} s per epoch "
+            print(f"{world} process(es) x {threads} thread(s){' SyncBN' if sync else ''}: {s:.2f} s per epoch "
                   f"({rows[-1]['images_per_s']} images/s)", flush=True)
     base = next(r for r in rows if r["processes"] == 1 and r["threads"] == args.threads)["seconds_per_epoch"]
     for r in rows:
@@ -108,10 +118,10 @@ def main() -> None:
     meta.update(cpus=os.cpu_count(), torch=torch.__version__, load_average=os.getloadavg())
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps({"settings": meta, "rows": rows}, indent=2) + "\n")
-    print(f"{'processes':>9} {'threads':>7} {'s/epoch':>8} {'images/s':>9} {'speed-up':>8}")
+    print(f"{'processes':>9} {'threads':>7} {'sync_bn':>7} {'s/epoch':>8} {'images/s':>9} {'speed-up':>8}")
     for r in rows:
-        print(f"{r['processes']:>9} {r['threads']:>7} {r['seconds_per_epoch']:>8.2f} {r['images_per_s']:>9.1f} "
-              f"{r['speedup_vs_1_process']:>8.2f}")
+        print(f"{r['processes']:>9} {r['threads']:>7} {str(r['sync_bn']).lower():>7} {r['seconds_per_epoch']:>8.2f} "
+              f"{r['images_per_s']:>9.1f} {r['speedup_vs_1_process']:>8.2f}")
     print(f"wrote {args.out}")
 
 

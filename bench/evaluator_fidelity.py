@@ -50,6 +50,7 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List, Tuple
 
+import numpy as np
 import torch
 import yaml
 from tqdm import tqdm
@@ -181,8 +182,13 @@ def main(argv=None) -> int:
     ap.add_argument("--data-root", default="/work/data", help="directory holding cifar-10-batches-py")
     ap.add_argument("--space", default="fbnet", help="search space of the archs")
     ap.add_argument("--variant", default="cifar", help="the space's variant")
-    ap.add_argument("--width-mult", type=float, default=0.5, help="the space's width multiplier")
-    ap.add_argument("--archs", type=int, default=30, help="archs of the trained ground truth")
+    ap.add_argument("--width-mult", type=float, default=None,
+                    help="the space's width multiplier (default: 0.5 for fbnet, the trained truth's; else the space's)")
+    ap.add_argument("--archs", type=int, default=30, help="archs of the ground truth")
+    ap.add_argument("--benchmark-truth", metavar="DATASET", default=None,
+                    help="ground truth from the space's tabular benchmark instead of training (nb201: cifar10, "
+                         "cifar100, imagenet16_120): --archs archs sampled uniformly without replacement (--seed), "
+                         "their 200-epoch test accuracies (file: $NAS_NB201_DIR or ../shared)")
     ap.add_argument("--latency-table", help="spread the archs over this latency table's range (default: MACs)")
     ap.add_argument("--gt-epochs", type=int, default=3, help="ground truth: epochs per arch")
     ap.add_argument("--gt-train-images", type=int, default=2560, help="ground truth: training images")
@@ -197,13 +203,19 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0, help="seeds the arch list, data subsets, training, bootstrap")
     ap.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the intervals")
     ap.add_argument("--cache-dir", default="outputs/supernets", help="the oneshot evaluator's supernet cache")
-    ap.add_argument("--truth", default=str(RESULTS / "evaluator_fidelity_truth.json"),
-                    help="ground-truth file (made, resumed or, with source external, read as it is)")
-    ap.add_argument("--scores", default=str(RESULTS / "evaluator_fidelity_scores.json"),
-                    help="evaluators' scores per arch (reused by reruns)")
-    ap.add_argument("--out", default=str(RESULTS / "evaluator_fidelity.json"), help="the report as JSON")
-    ap.add_argument("--md", default=str(RESULTS / "evaluator_fidelity.md"), help="the report as a markdown table")
+    ap.add_argument("--truth", help="ground-truth file (made, resumed or, with source external, read as it is; "
+                                    "default: bench/results/evaluator_fidelity[_SPACE_DATASET]_truth.json)")
+    ap.add_argument("--scores", help="evaluators' scores per arch (reused by reruns; default beside --truth)")
+    ap.add_argument("--out", help="the report as JSON (default beside --truth)")
+    ap.add_argument("--md", help="the report as a markdown table (default beside --truth)")
     args = ap.parse_args(argv)
+    if args.width_mult is None and args.space == "fbnet":
+        args.width_mult = 0.5
+    stem = "evaluator_fidelity" + (f"_{Path(args.space).stem}_{args.benchmark_truth}" if args.benchmark_truth
+                                   else "" if args.space == "fbnet" else f"_{Path(args.space).stem}")
+    for key, suffix in (("truth", "_truth.json"), ("scores", "_scores.json"), ("out", ".json"), ("md", ".md")):
+        if getattr(args, key) is None:
+            setattr(args, key, str(RESULTS / f"{stem}{suffix}"))
     try:
         command = ["python bench/evaluator_fidelity.py", *(sys.argv[1:] if argv is None else argv)]
         return run(args, " ".join(command))
@@ -212,9 +224,36 @@ def main(argv=None) -> int:
         return 2
 
 
+def benchmark_truth(space, space_desc: Dict[str, Any], truth: TruthFile, dataset: str, n: int, seed: int) -> None:
+    """Write ``truth`` as an external truth file: ``n`` distinct archs of ``space`` drawn uniformly
+    (seeded) with the tabular benchmark's accuracies on ``dataset``."""
+    import random
+
+    from nas.benchmarks.nb201 import code_numbers, load_bench
+    from nas.benchmarks.truth import all_codes
+    from nas.fidelity import TRUTH_FORMAT
+
+    bench = load_bench()
+    bench.check_space(space)
+    acc = bench.by_code(bench.accuracy(dataset)) / 100.0  # by code number, as the benchmark evaluator reads it
+    codes = all_codes([len(d.choices) for d in space.decisions])
+    picked = sorted(random.Random(seed).sample(range(len(codes)), min(n, len(codes))))
+    entries = []
+    for i in picked:
+        arch = space.decode(codes[i].tolist())
+        number = int(code_numbers(np.asarray(space.encode(arch), dtype=np.int64)))
+        entries.append({"key": arch_key(space, arch), "choices": dict(arch.choices), "accuracy": float(acc[number])})
+    truth.data = {"format": TRUTH_FORMAT, "space": space_desc, "source": "external", "archs": entries,
+                  "description": f"{bench.path.name}: {dataset} test accuracy after the benchmark's 200-epoch "
+                                 f"training, {len(entries)} archs drawn uniformly (seed {seed})"}
+    truth.save()
+
+
 def ground_truth(args, space, space_desc: Dict[str, Any], truth: TruthFile, root) -> Tuple[List[Arch], str]:
     """The archs and a description of the truth: an external file as it is, or archs spread over the
     space and trained alone (resuming ``truth``)."""
+    if args.benchmark_truth and not truth.exists:
+        benchmark_truth(space, space_desc, truth, args.benchmark_truth, args.archs, args.seed)
     if truth.exists and truth.data.get("source") == "external":
         archs = [Arch(space.name, dict(e["choices"]), dict(space.args)) for e in truth.data["archs"]]
         return archs, truth.data.get("description", f"external ({truth.path})")

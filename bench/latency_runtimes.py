@@ -8,7 +8,7 @@ reference network. The contention monitor refuses a busy machine (``--allow-busy
 load seen goes into the output). Writes ``<out>/summary.json`` and ``summary.md``, one validation
 scatter plot per runtime.
 
-    python bench/latency_runtimes.py --archs 100 [--runtimes eager:float32 executorch:float32 executorch:int8
+    python bench/latency_runtimes.py --archs 100 [--cache-dir outputs/latency_tables] [--runtimes eager:float32 executorch:float32 executorch:int8
         onnxruntime:float32 onnxruntime:int8 openvino:float32 openvino:int8] [--space fbnet] [--threads 1]
 """
 
@@ -46,6 +46,9 @@ def main() -> None:
     ap.add_argument("--net-min-run-time", type=float, default=0.2)
     ap.add_argument("--allow-busy", action="store_true")
     ap.add_argument("--out", default="outputs/bench/latency_runtimes")
+    ap.add_argument("--cache-dir", default=None,
+                    help="build each table afresh here and leave it for searches (e.g. outputs/latency_tables, "
+                         "the searches' default); default: a temporary directory")
     args = ap.parse_args()
     space = load_space(args.space, variant=args.variant, width_mult=args.width_mult)
     out = Path(args.out)
@@ -58,11 +61,11 @@ def main() -> None:
             print(f"{pair}: skipped ({rt.package} not installed: pip install -e '.[{rt.extra}]')", file=sys.stderr)
             continue
         print(f"== {pair} ({rt.version()}); load average {os.getloadavg()[0]:.2f}", flush=True)
-        with tempfile.TemporaryDirectory(prefix="nas-bench-rt-") as cache:
+        with tempfile.TemporaryDirectory(prefix="nas-bench-rt-") as tmp:
             t0 = time.perf_counter()
-            table = get_table(space, threads=args.threads, dtype=dtype, cache_dir=cache, runtime=runtime,
-                              calibrate=args.calibrate, passes=args.passes, min_run_time=args.min_run_time,
-                              allow_busy=args.allow_busy)
+            table = get_table(space, threads=args.threads, dtype=dtype, cache_dir=args.cache_dir or tmp,
+                              rebuild=True, runtime=runtime, calibrate=args.calibrate, passes=args.passes,
+                              min_run_time=args.min_run_time, allow_busy=args.allow_busy)
             build = time.perf_counter() - t0
             table.save(out / f"table-{runtime}-{dtype}.json")
         v = validate_table(table, space, args.archs, passes=args.passes, min_run_time=args.net_min_run_time,

@@ -46,6 +46,8 @@ class DeviceConf:
     type: str = "cpu"  # cpu | cuda
     threads: Optional[int] = ranged(None, ge=1)  # intra-op threads; None: torch's default (all cores)
     amp: str = "auto"  # training autocast: auto (bfloat16 on cuda, none on cpu) | bf16 | off
+    sync_bn: bool = False  # under torchrun: BatchNorm statistics of the global batch (exactly one process's
+    # results; two collectives per BatchNorm and step) instead of each rank's share (docs/distributed.md)
 
 
 def register_shared(cs: ConfigStore) -> None:

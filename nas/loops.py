@@ -79,10 +79,11 @@ def train_epoch(model: nn.Module, loader: BatchLoader, opt, recipe: Recipe, epoc
     On a process group (see the module docstring) ``model`` is a ``nas.distributed.prepare`` wrapper, or
     a model with synchronised BatchNorms whose optimiser's gradients are all-reduced here."""
     distributed = dist.is_distributed()
-    if distributed and dist.has_unsynced_batchnorm(model):
-        raise RuntimeError("train_epoch on a process group: convert the model's BatchNorms first "
-                           "(nas.distributed.prepare / convert_sync_batchnorm)")
     reduced = dist.ddp_parameters(model)
+    local_bn = distributed and dist.has_unsynced_batchnorm(model)  # per-rank statistics (device.sync_bn=false)
+    if local_bn and not reduced:
+        raise RuntimeError("train_epoch on a process group: wrap the model first (nas.distributed.prepare), "
+                           "or convert its BatchNorms (nas.distributed.convert_sync_batchnorm)")
     rest = [p for g in opt.param_groups for p in g["params"] if id(p) not in reduced] if distributed else []
     progress = progress and dist.is_main()
     loader = dist.local_loader(loader)
@@ -120,6 +121,8 @@ def train_epoch(model: nn.Module, loader: BatchLoader, opt, recipe: Recipe, epoc
         seen += len(y)
     for g, lr in zip(opt.param_groups, base_lrs):
         g["lr"] = lr
+    if local_bn:  # every rank evaluates with rank 0's running statistics, as DDP forwards did
+        dist.broadcast_buffers(model)
     if distributed:
         total, correct, seen = dist.all_sum(total, correct, seen)
     return {"train_loss": total / max(1, seen), "train_acc": correct / max(1, seen)}

@@ -170,7 +170,7 @@ CASES = [
     slow("search", ["method=random", "evaluator=zerocost", "evaluator.proxy=foo"],
          "config: evaluator.proxy: expected one of nwot, synflow, params, macs, got 'foo'"),
     slow("search", [*SEARCH, "method.derive=target"],
-         "config: method.derive: expected auto or argmax without a latency"),
+         "config: method.derive: expected auto, argmax or sampled without a latency"),
     slow("search", [*SEARCH, "latency.constraint=medium"], "config: latency.constraint: expected one of soft, hard"),
     ("search", [*SEARCH, "latency.runtime=tflite"],
      "config: latency.runtime: expected one of eager, executorch, "),

@@ -3,7 +3,7 @@
 The equality tests spawn 2 processes (``torch.multiprocessing``, a file rendezvous) that run the same
 seeded epoch as the test process; weights, theta, BatchNorm statistics and the epoch's figures must
 agree to float tolerance (``RTOL``/``ATOL``): one global batch of 16 is 2 x 8 rows, BatchNorm
-statistics are all-reduced (SyncBatchNorm), gradients averaged (DDP for weights, an all-reduce for
+statistics are all-reduced (SyncBatchNorm, ``device.sync_bn=true``), gradients averaged (DDP for weights, an all-reduce for
 theta), Gumbel draws the same on both ranks.
 """
 
@@ -90,6 +90,15 @@ def child_run(space_path, steps=3):
     return {"state": child.state_dict(), "figures": m}
 
 
+def child_run_local_bn(space_path):
+    """``child_run`` with per-rank BatchNorm statistics (``device.sync_bn=false``, the default)."""
+    dist.use_sync_batchnorm(False)
+    try:
+        return child_run(space_path)
+    finally:
+        dist.use_sync_batchnorm(True)
+
+
 def deep_grads64(_space_path=None):
     """The gradients of one step of MobileNetV1 (27 BatchNorms) in float64 through DDP: float32 rounding
     compounds through a deep net's BatchNorm backward passes (1 process's own float32 gradients are up
@@ -108,6 +117,7 @@ def deep_grads64(_space_path=None):
 def _init(rank, world, init_file):
     torch.set_num_threads(1)
     torch.distributed.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
+    dist.use_sync_batchnorm(True)  # the equality tests: global-batch statistics, as one process
 
 
 def _worker(rank, world, init_file, out, space_path, jobs):
@@ -154,8 +164,8 @@ def toy_path(tmp_path_factory):
 @pytest.fixture(scope="module")
 def two_ranks(toy_path):
     """One spawn of 2 gloo ranks running the jobs the equality tests compare (spawning costs seconds)."""
-    return spawn([("hard", _Job(fbnet_run, "hard", 2)), ("child", _Job(child_run)), ("deep", deep_grads64)],
-                 toy_path)
+    return spawn([("hard", _Job(fbnet_run, "hard", 2)), ("child", _Job(child_run)), ("deep", deep_grads64),
+                  ("child_local", _Job(child_run_local_bn))], toy_path)
 
 
 @pytest.fixture(scope="module")
@@ -289,6 +299,18 @@ def test_child_training_on_two_processes_equals_one(toy_path, two_ranks):
         assert v == pytest.approx(r0["figures"][k], rel=1e-4, abs=1e-5), k
 
 
+def test_per_rank_batchnorm_keeps_the_ranks_equal(toy_path, two_ranks):
+    """``device.sync_bn=false``: BatchNorms stay plain and see each rank's 8 rows (so the statistics are
+    not one process's 16 rows'), but DDP averages the gradients and rank 0's running statistics are
+    broadcast, so both ranks hold the same model to evaluate and save."""
+    one = child_run(toy_path)
+    r0, r1 = two_ranks["child_local"]
+    assert_states_close(r0["state"], r1["state"], "rank 0 vs rank 1")
+    key = next(k for k in one["state"] if k.endswith("running_mean"))
+    assert not torch.allclose(one["state"][key], r0["state"][key], rtol=RTOL, atol=ATOL)
+    assert r0["figures"] == r1["figures"]
+
+
 # --- the apps under torchrun (slow: each launch imports torch in 3 processes) ----------------------------
 
 REPO = Path(__file__).resolve().parents[1]
@@ -325,7 +347,7 @@ def test_torchrun_train_continues_a_one_process_run_as_it_would_go_on(tmp_path, 
     monkeypatch.setattr(train_run, "train_epoch", first_epoch_only)
     with pytest.raises(KeyboardInterrupt):
         train_run.run_train(tt.tiny_cfg(tmp_path / "cut", *common), tmp_path)
-    stdout = torchrun(tmp_path, "nas.train", *tt.TINY, *common, f"resume={tmp_path / 'cut'}")
+    stdout = torchrun(tmp_path, "nas.train", *tt.TINY, *common, f"resume={tmp_path / 'cut'}", "device.sync_bn=true")
     assert stdout.count("trained mobilenetv1_025") == 1  # rank 0 reports
     a = torch.load(tmp_path / "full" / "weights.pt", weights_only=True)
     b = torch.load(tmp_path / "cut" / "weights.pt", weights_only=True)
@@ -356,7 +378,7 @@ def test_torchrun_search_fbnet_equals_one_process(tmp_path):
     one = run_search(ts.compose_search(*args, f"out_dir={tmp_path / 'one'}", f"supernet.cache_dir={tmp_path / 'c1'}"),
                      tmp_path)
     stdout = torchrun(tmp_path, "nas.search", *args, f"out_dir={tmp_path / 'two'}",
-                      f"supernet.cache_dir={tmp_path / 'c2'}")
+                      f"supernet.cache_dir={tmp_path / 'c2'}", "device.sync_bn=true")
     assert stdout.count("found architecture") == 1
     a = torch.load(tmp_path / "one" / "checkpoint.pt", weights_only=True)["search"]
     b = torch.load(tmp_path / "two" / "checkpoint.pt", weights_only=True)["search"]
@@ -386,7 +408,8 @@ def test_torchrun_controller_with_oneshot_evaluator(tmp_path):
             "supernet.max_steps_per_epoch=3"]
     run_search(ts.compose_search(*args, f"out_dir={tmp_path / 'one'}", f"supernet.cache_dir={tmp_path / 'c1'}"),
                tmp_path)
-    torchrun(tmp_path, "nas.search", *args, f"out_dir={tmp_path / 'two'}", f"supernet.cache_dir={tmp_path / 'c2'}")
+    torchrun(tmp_path, "nas.search", *args, f"out_dir={tmp_path / 'two'}", f"supernet.cache_dir={tmp_path / 'c2'}",
+             "device.sync_bn=true")
     logs = [[json.loads(line) for line in (tmp_path / d / "archs.jsonl").read_text().splitlines()]
             for d in ("one", "two")]
     assert [r["choices"] for r in logs[0]] == [r["choices"] for r in logs[1]] and len(logs[1]) == 5

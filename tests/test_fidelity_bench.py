@@ -8,6 +8,7 @@ import pytest
 
 from nas.profile import count_macs
 from nas.space import load_space
+from test_nb201 import BENCH as NB201, needs_data
 
 BENCH = Path(__file__).resolve().parents[1] / "bench" / "evaluator_fidelity.py"
 
@@ -81,3 +82,28 @@ def test_oneshot_presets_are_supernet_options():
     assert opts["oneshot-superkernel"] == SupernetOptions()  # the default supernet
     assert opts["oneshot-fair"].sampling == "fair" and opts["oneshot-fair"].superkernel
     assert opts["oneshot-sandwich"].sandwich and opts["oneshot-sandwich"].distill
+
+
+@needs_data
+def test_bench_with_the_nb201_benchmark_as_ground_truth(tmp_path):
+    """``--benchmark-truth cifar10``: archs drawn from the nb201 space, their accuracies the benchmark's."""
+    bench = load_bench()
+    files = [f"--{k}={tmp_path / k}.json" for k in ("truth", "scores", "out")] + [f"--md={tmp_path / 'out.md'}"]
+    argv = ["--data", "digits", "--space", "nb201", "--benchmark-truth", "cifar10", "--archs", "12",
+            "--search-images", "40", "--bootstrap", "50", "--evaluators", "params", *files]
+    assert bench.main(argv) == 0
+    truth = json.loads((tmp_path / "truth.json").read_text())
+    assert truth["source"] == "external" and len(truth["archs"]) == 12
+    assert len({e["key"] for e in truth["archs"]}) == 12  # drawn without replacement
+    space = load_space("nb201", variant="cifar10")
+    from nas.benchmarks.nb201 import arch_string
+
+    for e in truth["archs"][:3]:
+        code = space.encode(space.make_arch(e["choices"]))
+        want = NB201.accuracy("cifar10", NB201.indices([arch_string(code)]))[0] / 100
+        assert e["accuracy"] == pytest.approx(float(want))
+    report = json.loads((tmp_path / "out.json").read_text())
+    assert report["truth"]["n"] == 12 and "cifar10 test accuracy" in report["truth"]["description"]
+    assert report["evaluators"]["params"]["fidelity"]["n"] == 12
+    assert bench.main(argv) == 0  # a rerun reads the file as it is
+    assert json.loads((tmp_path / "truth.json").read_text()) == truth

@@ -108,8 +108,10 @@ def test_missing_runtime_is_one_line_naming_the_extra(tmp_path, monkeypatch):
         get_runtime("tflite")
 
 
-def fake_backend():
-    """A runtime whose 'program' is the pickled eager module: the builder's plumbing without lowering costs."""
+@pytest.fixture
+def fake_backend(monkeypatch):
+    """A runtime whose 'program' is the pickled eager module: the builder's plumbing without lowering costs.
+    Registered for the test only (other tests list the runtime names)."""
     import io as _io
 
     from nas.runtimes import RUNTIMES
@@ -130,13 +132,12 @@ def fake_backend():
             module = torch.load(_io.BytesIO(artifact.data), weights_only=False)
             return lambda inputs: module(*inputs)
 
-    if "fake" not in RUNTIMES:
-        RUNTIMES.register("fake", Fake)
+    monkeypatch.setitem(RUNTIMES._items, "fake", Fake)
+    monkeypatch.setitem(RUNTIMES._meta, "fake", {})
     return Fake()
 
 
-def test_builder_plumbing_in_a_runtime(tmp_path):
-    fake_backend()
+def test_builder_plumbing_in_a_runtime(tmp_path, fake_backend):
     space = tiny_space(tmp_path)
     table = get_table(space, threads=1, cache_dir=tmp_path, runtime="fake", dtype="int8", calibrate=3, context_mb=0.0,
                       **FAST)

@@ -144,7 +144,7 @@ def test_found_archs_are_timed_the_way_the_table_was(tmp_path, toy, monkeypatch)
     summary = run_search(tiny_cfg(tmp_path, space_path, gpu, "latency.measure=true", "latency.allow_mismatch=true",
                                   "method.epochs=1", "method.warmup_epochs=0", f"out_dir={tmp_path / 'run3'}"),
                          tmp_path / "unused")
-    assert summary.notes and "cuda" in summary.notes[0] and not seen
+    assert any("cuda" in n for n in summary.notes) and not seen
     assert summary.found.measured_ms is None and "found archs not timed" in format_summary(summary)
 
 
@@ -219,7 +219,7 @@ def test_found_arch_meets_the_target_not_just_argmax(tmp_path, toy):
     with pytest.raises(ConfigError, match="method.derive: .*needs latency.target_ms"):
         run_search(tiny_cfg(tmp_path, space_path, table, "method.derive=target", "method.epochs=1",
                             "method.warmup_epochs=0"), tmp_path)
-    with pytest.raises(ConfigError, match="method.derive: expected one of auto, argmax, target, got 'best'"):
+    with pytest.raises(ConfigError, match="method.derive: expected one of auto, argmax, target, sampled, got 'best'"):
         run_search(tiny_cfg(tmp_path, space_path, table, "method.derive=best"), tmp_path)
 
 
@@ -248,6 +248,37 @@ def test_search_finds_the_clearly_better_op(tmp_path, monkeypatch):
                                   "method.max_steps_per_epoch=8", "method.theta_lr=0.1", "data.limit_train=480",
                                   "method.mode=soft"), tmp_path)
     assert set(Arch.load(summary.found.arch_file).choices.values()) == {"conv"}
+
+
+def test_without_a_target_the_found_arch_is_the_best_of_argmax_and_samples(tmp_path, monkeypatch):
+    """theta stays uniform (theta_lr=0), so its argmax is every layer's first op: here a noise op, a corner
+    of the space no trained path resembles. ``derive=auto`` without a target (``sampled``) picks, of the
+    argmax and the samples, the lowest validation loss (here stubbed: the number of noise ops)."""
+    from nas.strategies.fbnet import FBNetSearch
+
+    monkeypatch.setitem(BLOCKS._items, "noise", Noise)
+    monkeypatch.setitem(BLOCKS._meta, "noise", {"examples": []})
+    path = toy_space(tmp_path, "noise: {block: noise}\n  conv: {block: conv, kernel_size: 3}")
+    space = load_space(path, variant="cifar")
+    table = table_for(space, lambda use: 1.0).save(tmp_path / "table.json")  # equal latency
+    scored = []
+
+    def noise_ops(self, arch):
+        scored.append(dict(arch.choices))
+        return float(sum(c == "noise" for c in arch.choices.values()))
+
+    monkeypatch.setattr(FBNetSearch, "validation_loss", noise_ops)
+    common = ["method.theta_lr=0.0", "method.samples=6"]
+    s = run_search(tiny_cfg(tmp_path, path, table, *common), tmp_path)
+    found = Arch.load(s.found.arch_file).choices
+    assert s.derive == "sampled" and scored[0] == {k: "noise" for k in found}  # the argmax comes first
+    assert len(scored) >= 3 and sum(c == "noise" for c in found.values()) == min(
+        sum(c == "noise" for c in a.values()) for a in scored) < 3
+    assert any(n.startswith("found arch: the lowest search loss") and "sample " in n for n in s.notes)
+    scored.clear()
+    s = run_search(tiny_cfg(tmp_path, path, table, *common, "method.derive=argmax"), tmp_path)
+    assert s.derive == "argmax" and set(Arch.load(s.found.arch_file).choices.values()) == {"noise"}
+    assert not scored and not any(n.startswith("found arch:") for n in s.notes)
 
 
 def test_error_paths(tmp_path, toy):

@@ -10,7 +10,7 @@ from omegaconf import MISSING
 
 from nas.checks import ranged
 from nas.config import DataConf, DeviceConf, SpaceConf, register_shared
-from nas.strategies.fbnet import FBNetOptions
+from nas.strategies.fbnet import DERIVE_RULES, FBNetOptions
 from nas.supernet.training import SupernetOptions
 
 
@@ -106,7 +106,7 @@ METHOD_SCHEMAS = {"fbnet": FBNetMethodConf, "controller": ControllerMethodConf}
 CONSTRAINTS = ("soft", "hard")
 DTYPES = ("float32", "float16", "bfloat16")
 DEVICES = ("cpu", "cuda")
-DERIVE = ("auto", "argmax", "target")
+DERIVE = DERIVE_RULES
 
 
 def check_search_config(cfg) -> None:
@@ -145,7 +145,7 @@ def check_search_config(cfg) -> None:
     if "derive" in method:
         one_of(method.derive, DERIVE, "method.derive")
         require(method.derive != "target" or cfg.latency.target_ms is not None, "method.derive",
-                "auto or argmax without a latency target (method.derive=target needs latency.target_ms)",
+                "auto, argmax or sampled without a latency target (method.derive=target needs latency.target_ms)",
                 method.derive)
     if "mode" in method:
         one_of(method.mode, ("hard", "soft"), "method.mode")

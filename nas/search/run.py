@@ -139,7 +139,8 @@ def run_search(cfg: DictConfig, out_dir: Path) -> SearchSummary:
     device = cfg.device.type
     if device == "cuda" and not torch.cuda.is_available():
         raise SearchError("device=cuda: no CUDA device is available here (use device=cpu)")
-    device = dist.setup(device)  # under torchrun: join the group (this rank's GPU)
+    device = dist.setup(device, sync_bn=bool(OmegaConf.select(cfg, "device.sync_bn", default=False)))
+    # under torchrun: joined the group (this rank's GPU)
     out_dir = dist.broadcast_object(out_dir)  # rank 0's (Hydra's run dirs differ by start time)
     main = dist.is_main()
     if cfg.device.threads:

@@ -11,8 +11,12 @@ starts at ``tau0`` and decays by ``tau_decay`` per epoch. The loss is
 with ``LAT`` the expected latency under the current Gumbel-softmax weights from the latency source's
 per-decision costs (``const + sum_l <weights_l, costs_l>``, differentiable in theta). Hard
 single-path sampling (only the sampled op runs) by default; soft mixing as in the paper as an option.
-The found arch is theta's argmax per decision, or with a latency target the most probable arch under
-theta whose latency is within 5% below the target (``FBNetOptions.derive``).
+The found arch (``FBNetOptions.derive``): with a latency target the most probable arch under theta
+whose latency is within 5% below the target; without one, as FBNet's paper picks among archs
+sampled from the final distribution, the one of theta's argmax and the ``samples`` draws with the
+lowest search loss on the validation split (shared weights: ``CE * alpha * log(LAT) ** beta``); or
+theta's argmax per decision. (After a short search theta is still nearly uniform and its argmax is
+a corner of the space, e.g. every layer's cheapest op, that the supernet never trained as a whole.)
 
 As a job (``search(job)``): checkpoint every epoch (a resumed job continues exactly), then
 ``arch.yaml`` (the found arch), ``samples/sample_<k>.yaml`` (the most likely distinct archs of
@@ -20,8 +24,9 @@ As a job (``search(job)``): checkpoint every epoch (a resumed job continues exac
 
 Data-parallel under torchrun (``nas.distributed``): ``batch_size`` is the global batch, each rank
 trains on its share; DDP averages the gradients (theta's too: it wraps the whole supernet; each
-optimiser steps only its own parameters), BatchNorms are synchronised, and every rank draws the same
-Gumbel noise (same seed stream), so N processes compute one process's epoch. Rank 0 writes.
+optimiser steps only its own parameters) and every rank draws the same Gumbel noise (same seed
+stream); with synchronised BatchNorms (``device.sync_bn=true``) N processes compute one process's
+epoch. Rank 0 writes.
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ import time
 import warnings
 from pathlib import Path
 from dataclasses import dataclass, fields
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -47,9 +52,12 @@ from nas.results import SearchSummary
 from nas.space import Arch
 from nas.strategies.base import SearchError
 from nas.strategies.fbnet_arch import most_probable_within, probability_figure, read_checkpoint, sample_archs
+from nas.strategies.fbnet_latency import LatencyModel, fbnet_loss
 from nas.strategies.registry import STRATEGIES
 from nas.supernet import build_supernet, supernet_modes
 from nas.supernet.training import SupernetOptions, SupernetTrainer
+
+DERIVE_RULES = ("auto", "argmax", "target", "sampled")  # FBNetOptions.derive
 
 CHECKPOINT = "checkpoint.pt"
 
@@ -72,42 +80,13 @@ class FBNetOptions:
     beta: float = ranged(0.6, ge=0)
     samples: int = ranged(6, ge=0)
     max_steps_per_epoch: Optional[int] = ranged(None, ge=1)  # cap for smoke runs
-    # the found arch: argmax of theta per layer, or ("target") the most probable arch under theta whose
-    # table latency is within 5% below the target; auto: target when a latency target is set, else argmax
+    # the found arch: argmax of theta per layer; ("target") the most probable arch under theta whose table
+    # latency is within 5% below the target; ("sampled") of the argmax and the `samples` draws, the lowest
+    # search loss on the validation split; auto: target when a latency target is set, else sampled
     derive: str = "auto"
     # hard mode: the weights-only warm-up epochs are the shared supernet training (the `supernet` config
     # section, cached: a search after a oneshot-evaluator run with the same options reuses it)
     warm_start: bool = True
-
-
-@dataclass
-class LatencyModel:
-    """Per-decision candidate costs (ms) in the supernet's candidate order plus a constant."""
-
-    const_ms: float
-    costs: Dict[str, torch.Tensor]
-    target_ms: Optional[float] = None
-    penalty: float = 2.0
-
-    def expected(self, supernet) -> torch.Tensor:
-        total = torch.tensor(self.const_ms)
-        for label, mixed in supernet.mixed_ops().items():
-            if mixed.weights is None:
-                raise SearchError("expected latency needs a soft or hard forward pass first")
-            total = total + (mixed.weights * self.costs[label].to(mixed.weights.device)).sum().cpu()
-        return total
-
-    def of_probs(self, supernet) -> float:
-        """Latency expected under the current (noise-free) distribution."""
-        return self.const_ms + sum(float((m.probs().detach().cpu() * self.costs[l]).sum())
-                                   for l, m in supernet.mixed_ops().items())
-
-
-def fbnet_loss(ce: torch.Tensor, lat: torch.Tensor, opts: FBNetOptions, latency: LatencyModel) -> torch.Tensor:
-    if latency.target_ms:
-        return ce + latency.penalty * F.relu(lat / latency.target_ms - 1.0)
-    # log(LAT) must stay positive for the fractional power: latencies below 1 ms are clamped to 1.001 ms
-    return ce * opts.alpha * torch.log(lat.clamp_min(1.001)) ** opts.beta
 
 
 class FBNetSearch:
@@ -205,42 +184,57 @@ class FBNetSearch:
         self._log(metrics)
         return metrics
 
-    @torch.no_grad()
     def evaluate(self, arch: Arch) -> float:
-        """Validation accuracy of ``arch``'s path with the shared weights, after re-estimating BatchNorm
-        statistics for that path on a few weight-split batches (the supernet's running statistics mix
-        every path). The supernet's own statistics and the global RNG are left as they were."""
+        """Validation accuracy of ``arch``'s path with the shared weights (see :meth:`validate`)."""
+        return self.validate(arch)[0]
+
+    def validation_loss(self, arch: Arch) -> float:
+        """The search's loss of ``arch`` on the validation split: its shared-weight cross-entropy with its
+        table latency, as :func:`fbnet_loss` weighs them in training."""
+        ce = torch.tensor(self.validate(arch)[1], dtype=torch.float64)
+        lat = torch.tensor(self.latency.of_arch(self.net, arch), dtype=torch.float64)
+        return float(fbnet_loss(ce, lat, self.opts, self.latency))
+
+    @torch.no_grad()
+    def validate(self, arch: Arch) -> Tuple[float, float]:
+        """Validation accuracy and mean cross-entropy of ``arch``'s path with the shared weights, after
+        re-estimating BatchNorm statistics for that path on a few weight-split batches (the supernet's
+        running statistics mix every path). The supernet's own statistics and the global RNG are left
+        as they were."""
         bn_state = {k: v.clone() for k, v in self.net.state_dict().items() if "running" in k or "num_batches" in k}
         rng = torch.get_rng_state()
         self.net.set_arch(arch)
         loader = BatchLoader(self.data.weight, self.opts.batch_size, seed=self.seed + 7)
         recalibrate_bn(self.net, [(x, y) for _, (x, y) in zip(range(self.bn_batches), loader)], self.device)
-        correct = seen = 0
+        correct = seen = loss = 0.0
         for x, y in dist.local_loader(self.v_loader):
             if len(y):
-                correct += (self.net(batch_to(x, self.device)).argmax(1).cpu() == y).sum().item()
+                out = self.net(batch_to(x, self.device)).float().cpu()
+                correct += (out.argmax(1) == y).sum().item()
+                loss += F.cross_entropy(out, y, reduction="sum").item()
                 seen += len(y)
-        correct, seen = dist.all_sum(correct, seen)
+        correct, loss, seen = dist.all_sum(correct, loss, seen)
         self.net.load_state_dict(bn_state, strict=False)
         torch.set_rng_state(rng)
         self.net.train()
-        return correct / max(1, seen)
+        return correct / max(1, seen), loss / max(1, seen)
 
     # --- results ----------------------------------------------------------------------------------
     def derive_rule(self) -> str:
         rule = self.opts.derive
-        if rule not in ("auto", "argmax", "target"):
-            raise SearchError(f"method.derive={rule}: expected auto, argmax or target")
+        if rule not in DERIVE_RULES:
+            raise SearchError(f"method.derive={rule}: expected {', '.join(DERIVE_RULES)}")
         if rule == "target" and not self.latency.target_ms:
             raise SearchError("method.derive=target needs a latency target (latency.target_ms)")
-        return "target" if rule == "auto" and self.latency.target_ms else ("argmax" if rule == "auto" else rule)
+        return ("target" if self.latency.target_ms else "sampled") if rule == "auto" else rule
 
     def derive(self) -> Arch:
-        """The found architecture (see ``FBNetOptions.derive``). Argmax per decision ignores how the
-        choices add up: after a short search whose theta moved little it can land far from the target
-        (e.g. every layer's cheapest op); ``target`` picks the most probable arch near the target
-        (:func:`~nas.strategies.fbnet_arch.most_probable_within`)."""
-        if self.derive_rule() == "argmax":
+        """The arch theta points at now (each epoch's ``val_acc`` is its): with ``target`` the most probable
+        arch near the target (:func:`~nas.strategies.fbnet_arch.most_probable_within`), else the argmax
+        per decision. Argmax ignores how the choices add up: after a short search whose theta moved
+        little it can land far from anything trained (e.g. every layer's cheapest op); the ``sampled``
+        rule's final pick (:meth:`pick`) guards against that."""
+        if self.derive_rule() != "target":
             return self.net.derive()
         return most_probable_within(self.net.mixed_ops(), self.latency.costs, self.latency.const_ms,
                                     float(self.latency.target_ms), self.net.space)
@@ -251,6 +245,20 @@ class FBNetSearch:
     def samples(self, k: int, seed: int) -> List[Tuple[Arch, float]]:
         """Up to ``k`` distinct archs drawn from the final distribution, most likely first, with log-probs."""
         return sample_archs(self.net, k, seed)
+
+    def pick(self, samples: Sequence[Arch]) -> Tuple[Arch, Optional[str]]:
+        """The found arch, and how it was picked: :meth:`derive`'s, or with the ``sampled`` rule the one of
+        it and ``samples`` with the lowest :meth:`validation_loss`."""
+        first = self.derive()
+        if self.derive_rule() != "sampled" or not samples:
+            return first, None
+        pool = [first] + [a for a in samples if a.choices != first.choices]
+        losses = [self.validation_loss(a) for a in pool]
+        best = min(range(len(pool)), key=losses.__getitem__)
+        note = (f"found arch: the lowest search loss on the validation split (shared weights) of theta's "
+                f"argmax ({losses[0]:.4f}) and {len(pool) - 1} samples of the final distribution "
+                f"(best {losses[best]:.4f}, {'the argmax' if best == 0 else f'sample {best}'})")
+        return pool[best], note
 
     def _log(self, m: Dict[str, float]) -> None:
         if self.writer is None:
@@ -352,13 +360,16 @@ class FBNet:
     def summary(self, search: FBNetSearch, job, start: int, before: float, notes: List[str]) -> SearchSummary:
         out = job.out_dir
         main = dist.is_main()  # every rank evaluates (a collective); rank 0 writes
-        archs = [search.derive()]
+        draws = search.samples(self.opts.samples, self.seed)
+        found_arch, how = search.pick([arch for arch, _ in draws])
+        notes = notes + ([how] if how else [])
+        archs = [found_arch]
         found = job.figures(archs[0], archs[0].save(out / "arch.yaml") if main else out / "arch.yaml",
                             accuracy=search.evaluate(archs[0]))
         if main:
             shutil.rmtree(out / "samples", ignore_errors=True)
         samples = []
-        for k, (arch, logp) in enumerate(search.samples(self.opts.samples, self.seed)):
+        for k, (arch, logp) in enumerate(draws):
             path = out / "samples" / f"sample_{k}.yaml"
             path = arch.save(path) if main else path
             samples.append(job.figures(arch, path, accuracy=search.evaluate(arch), log_prob=logp))

@@ -225,7 +225,8 @@ def run_train(cfg: DictConfig, out_dir: Path) -> TrainResult:
     device = cfg.device.type
     if device.split(":")[0] not in ("cpu", "cuda") or (device != "cpu" and not torch.cuda.is_available()):
         raise TrainError("config", "device.type", "cpu, or cuda where a CUDA device is available", device)
-    device = dist.setup(device)  # under torchrun: join the group (this rank's GPU)
+    device = dist.setup(device, sync_bn=bool(OmegaConf.select(cfg, "device.sync_bn", default=False)))
+    # under torchrun: joined the group (this rank's GPU)
     out_dir = dist.broadcast_object(out_dir)  # rank 0's (Hydra's run dirs differ by start time)
     main = dist.is_main()
     for key in ("device.threads", "latency_threads"):
@@ -253,7 +254,7 @@ def run_train(cfg: DictConfig, out_dir: Path) -> TrainResult:
     state = load_checkpoint(out_dir, identity, record) if cfg.resume else None
 
     to_device(net, device)
-    train_net = dist.prepare(net, device)  # DDP + synchronised BatchNorms under torchrun; net itself otherwise
+    train_net = dist.prepare(net, device)  # DDP under torchrun (+ SyncBatchNorm: device.sync_bn); net otherwise
     opt, sched = make_optimizer(net, recipe)
     start, best, history, seconds_before = 0, 0.0, [], 0.0
     if state is not None:
