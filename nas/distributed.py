@@ -199,16 +199,8 @@ def broadcast_buffers(model: nn.Module, src: int = 0) -> None:
     """Every buffer of ``model`` (BatchNorm running statistics) set to rank ``src``'s."""
     if not is_distributed():
         return
-    by_dtype: dict = {}
-    for b in model.buffers():
-        by_dtype.setdefault(b.dtype, []).append(b)
-    for bufs in by_dtype.values():  # one flat broadcast per dtype
-        flat = torch.cat([b.reshape(-1) for b in bufs])
-        dist.broadcast(flat, src)
-        offset = 0
-        for b in bufs:
-            b.copy_(flat[offset:offset + b.numel()].view_as(b))
-            offset += b.numel()
+    for b in model.buffers():  # once per epoch: one broadcast per buffer is cheap enough
+        dist.broadcast(b, src)
 
 
 def ddp_parameters(model: nn.Module) -> set:

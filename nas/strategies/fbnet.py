@@ -115,6 +115,7 @@ class FBNetSearch:
         self.epoch = 0
         self.bn_batches = 4
         self.history: List[Dict[str, float]] = []
+        self._validated: Dict[tuple, Tuple[float, float]] = {}  # validate()'s figures for these weights
 
     # --- checkpoint -------------------------------------------------------------------------------
     def state_dict(self) -> Dict[str, Any]:
@@ -131,6 +132,7 @@ class FBNetSearch:
         torch.set_rng_state(state["torch_rng"])
         random.setstate((3, tuple(state["python_rng"]), None))
         self.epoch, self.history = int(state["epoch"]), list(state["history"])
+        self._validated.clear()
 
     def skip_warmup(self) -> None:
         """Start after the weights-only warm-up epochs (their training was done elsewhere: the shared
@@ -156,6 +158,7 @@ class FBNetSearch:
 
     def run_epoch(self) -> Dict[str, float]:
         e, opts = self.epoch, self.opts
+        self._validated.clear()  # the weights change
         tau = self.tau(e)
         dist.sync_rng()  # the same Gumbel draws on every rank
         self.net.train().set_mode(opts.mode, tau=tau)
@@ -200,7 +203,15 @@ class FBNetSearch:
         """Validation accuracy and mean cross-entropy of ``arch``'s path with the shared weights, after
         re-estimating BatchNorm statistics for that path on a few weight-split batches (the supernet's
         running statistics mix every path). The supernet's own statistics and the global RNG are left
-        as they were."""
+        as they were. Computed once per arch for the current weights (the found arch and the samples are
+        scored by :meth:`pick` and again for the summary)."""
+        key = tuple(sorted(arch.choices.items()))
+        if key not in self._validated:
+            self._validated[key] = self._validate(arch)
+        return self._validated[key]
+
+    @torch.no_grad()
+    def _validate(self, arch: Arch) -> Tuple[float, float]:
         bn_state = {k: v.clone() for k, v in self.net.state_dict().items() if "running" in k or "num_batches" in k}
         rng = torch.get_rng_state()
         self.net.set_arch(arch)
