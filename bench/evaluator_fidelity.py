@@ -10,7 +10,7 @@ warm-up epochs then cosine, label smoothing 0.1, crop + flip, ``--gt-epochs`` (3
 ``--gt-train-images`` (2,560) CIFAR-10 training images at batch ``--gt-batch`` (128), lr ``--gt-lr``
 (0.1), i.e. 60 steps, tested on ``--gt-test-images`` (2,500) test-set images. Kept in ``--truth``
 (bench/results/evaluator_fidelity_truth.json): a rerun reuses it, an interrupted run trains only
-the archs not yet done. Any other ground truth (``arch key -> accuracy``, e.g. NAS-Bench-201's
+the archs not yet done, the one it was training from its last whole epoch (``<truth>.partial.pt``). Any other ground truth (``arch key -> accuracy``, e.g. NAS-Bench-201's
 accuracies) plugs in as a truth file with ``"source": "external"`` (``nas.fidelity.TruthFile``).
 
 Why that budget: one training step at batch 128 on one thread took 0.31 s (the 5.8M-MAC arch) to

@@ -24,7 +24,7 @@ from torch import nn
 
 from nas.data import BatchLoader, SearchData
 from nas.errors import NasError
-from nas.io import write_json
+from nas.io import atomic_torch_save, write_json
 from nas.loops import NonFiniteLoss, Recipe, evaluate, make_optimizer, to_device, train_epoch
 from nas.progress import progress as progress_bar
 
@@ -138,6 +138,11 @@ class TruthFile:
             raise FidelityError(str(self.path), "format", repr(TRUTH_FORMAT), self.data.get("format"))
 
     @property
+    def partial_path(self) -> Path:
+        """The epoch checkpoint of the arch in training (``<file>.partial.pt``; gone when it is done)."""
+        return self.path.with_name(self.path.name + ".partial.pt")
+
+    @property
     def exists(self) -> bool:
         return bool(self.data)
 
@@ -164,15 +169,31 @@ class TruthFile:
         write_json(self.path, self.data)
 
 
+def _resume_partial(path: Path, key: str, net: nn.Module, opt, sched) -> Tuple[int, float]:
+    """Load the epoch checkpoint of arch ``key`` if ``path`` holds one: (next epoch, seconds spent)."""
+    if not path.is_file():
+        return 0, 0.0
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if state.get("key") != key:
+        return 0, 0.0
+    net.load_state_dict(state["net"])
+    opt.load_state_dict(state["opt"])
+    sched.load_state_dict(state["sched"])
+    torch.set_rng_state(state["rng"])
+    return int(state["epoch"]), float(state["seconds"])
+
+
 def train_truth(space, truth: TruthFile, data: SearchData, recipe: Recipe, seed: int = 0,
                 on_arch: Optional[Callable[[Dict[str, Any]], None]] = None) -> Dict[str, float]:
     """Train every arch of ``truth`` that has no accuracy yet from scratch with ``recipe`` on
     ``data.weight`` (seeded), test it on ``data.val``, and save the file after each arch (so an
-    interrupted run continues where it stopped). An arch whose loss diverges gets chance accuracy and
+    interrupted run continues where it stopped; within an arch, after its last whole epoch, from
+    ``truth.partial_path``). An arch whose loss diverges gets chance accuracy and
     a ``diverged`` note. Returns ``key -> test accuracy``."""
     from nas.space import Arch
 
     todo = [e for e in truth.data["archs"] if e.get("accuracy") is None]
+    partial = truth.partial_path
     for entry in progress_bar(todo, desc="ground truth (archs trained alone)", unit="arch"):
         started = time.perf_counter()
         torch.manual_seed(seed)
@@ -180,20 +201,29 @@ def train_truth(space, truth: TruthFile, data: SearchData, recipe: Recipe, seed:
         opt, sched = make_optimizer(net, recipe)
         loader = BatchLoader(data.weight, recipe.batch_size, augment=recipe.augment, seed=seed, drop_last=True)
         train: Dict[str, float] = {}
+        first, before = _resume_partial(partial, entry["key"], net, opt, sched)
+        started -= before  # train_s counts the epochs of an interrupted run too
         try:
-            for epoch in range(recipe.epochs):
+            for epoch in range(first, recipe.epochs):
                 train = train_epoch(net, loader, opt, recipe, epoch, progress=False)
                 sched.step()
+                if epoch + 1 < recipe.epochs:  # an interrupted run resumes after the last whole epoch
+                    atomic_torch_save({"key": entry["key"], "epoch": epoch + 1, "net": net.state_dict(),
+                                       "opt": opt.state_dict(), "sched": sched.state_dict(),
+                                       "rng": torch.get_rng_state(),
+                                       "seconds": time.perf_counter() - started}, partial)
         except NonFiniteLoss as err:  # this recipe fails on this arch: it ranks at chance
             entry.update(accuracy=1.0 / data.num_classes, diverged=str(err), train_s=round(time.perf_counter()
                                                                                            - started, 2))
             truth.save()
+            partial.unlink(missing_ok=True)
             continue
         trained = time.perf_counter()
         entry["accuracy"] = evaluate(net, data.val)["val_acc"]
         entry.update(train_acc=train.get("train_acc"), train_s=round(trained - started, 2),
                      test_s=round(time.perf_counter() - trained, 2))
         truth.save()
+        partial.unlink(missing_ok=True)
         if on_arch is not None:
             on_arch(entry)
     return truth.accuracies()

@@ -6,6 +6,7 @@ import random
 
 import pytest
 from scipy import stats
+import torch
 
 from nas.data import search_data
 from nas.fidelity import FidelityError, MacsTable, TruthFile, arch_key, rank_fidelity, spread_keys, train_truth
@@ -72,6 +73,39 @@ def test_truth_is_resumable_and_checked(tmp_path):
         TruthFile(path).start({"name": "fbnet"}, {"epochs": 2}, spread_keys(space, archs))
     with pytest.raises(FidelityError, match="truth.json: archs: expected the 2 archs this run plans"):
         TruthFile(path).start({"name": "fbnet"}, {"epochs": 1}, spread_keys(space, archs[:2]))
+
+
+def test_an_arch_interrupted_between_epochs_resumes_from_its_last_epoch(tmp_path, monkeypatch):
+    import nas.fidelity as fidelity
+
+    space = load_space("fbnet", variant="cifar", width_mult=0.25, resolution=16, num_classes=10)
+    data = search_data("digits", resolution=16, arch_fraction=0.0, limit_train=64, limit_val=32)
+    recipe = Recipe(epochs=3, batch_size=32, augment=True, max_steps_per_epoch=2)
+    keys = lambda: spread_keys(space, [space.sample(4)])  # noqa: E731 - fresh entries per file
+    whole = TruthFile(tmp_path / "whole.json")
+    whole.start({"name": "fbnet"}, {"epochs": 3}, keys())
+    expected = train_truth(space, whole, data, recipe)
+    assert not whole.partial_path.exists()  # gone once the arch is done
+
+    real, epochs = fidelity.train_epoch, []
+
+    def killed_in_epoch_2(net, loader, opt, recipe, epoch, **kw):
+        epochs.append(epoch)
+        if len(epochs) == 2:
+            raise KeyboardInterrupt
+        return real(net, loader, opt, recipe, epoch, **kw)
+
+    monkeypatch.setattr(fidelity, "train_epoch", killed_in_epoch_2)
+    cut = TruthFile(tmp_path / "cut.json")
+    cut.start({"name": "fbnet"}, {"epochs": 3}, keys())
+    with pytest.raises(KeyboardInterrupt):
+        train_truth(space, cut, data, recipe)
+    assert cut.partial_path.is_file() and torch.load(cut.partial_path, weights_only=True)["epoch"] == 1
+    monkeypatch.setattr(fidelity, "train_epoch", lambda *a, **kw: (epochs.append(a[4]), real(*a, **kw))[1])
+    resumed = TruthFile(tmp_path / "cut.json")
+    resumed.start({"name": "fbnet"}, {"epochs": 3}, keys())
+    assert train_truth(space, resumed, data, recipe) == expected  # the same weights, order and augmentation
+    assert epochs == [0, 1, 1, 2] and not resumed.partial_path.exists()
 
 
 def test_a_diverging_arch_counts_at_chance(tmp_path):

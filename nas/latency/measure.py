@@ -247,9 +247,13 @@ def sweep(items: Sequence, make: Callable[[object], tuple], s: Setting, passes: 
           progress: bool = True, reference: Optional[Reference] = None) -> List[Timing]:
     """Time every item (``make(item) -> (module, input shapes, name[, factory of copies])``) ``passes``
     times, sweep after sweep (modules are rebuilt each sweep: memory); per item, the median over its
-    sweeps."""
+    sweeps. In a runtime, every module is lowered first (``nas.runtimes.timing.prelower``)."""
     if passes < 1:
         raise LatencyTableError(f"passes: expected a positive integer, got {passes!r}")
+    if s.runtime != "eager":  # lowering is CPU work: all of it first, on every core, none while timing
+        from nas.runtimes.timing import prelower
+
+        prelower(items, make, s, progress=progress)
     found: List[List[Timing]] = [[] for _ in items]
     bar = progress_bar(total=len(items) * passes, desc=desc, unit="item", enabled=progress, leave=False)
     try:

@@ -8,7 +8,8 @@ module; ``reload()`` gives another instance of the same program (its own weights
 copies that time an op in context), and ``weight_bytes`` is what the copies hold.
 
 Artifacts are cached in memory per (backend, dtype, name, input shapes) while they fit in
-``CACHE_MB``: a table build times every op in several sweeps, and lowering costs seconds.
+``CACHE_MB``, and on disk (``nas.runtimes.store``): a table build times every op in several sweeps,
+and lowering costs seconds to a minute per network.
 """
 
 from __future__ import annotations
@@ -133,24 +134,57 @@ def calibration_batches(shapes: Sequence[Tuple[int, ...]], batch_size: int, n: i
 def lower(backend: Backend, module: nn.Module, inputs: Sequence[torch.Tensor], dtype: str = "float32",
           threads: int = 1, calibration: Optional[Sequence[Sequence[torch.Tensor]]] = None,
           key: Optional[Any] = None) -> Lowered:
-    """``module`` lowered into ``backend`` (cached under ``key`` when given)."""
+    """``module`` lowered into ``backend`` (cached under ``key`` when given: in memory and on disk)."""
+    return Lowered(backend, artifact(backend, module, inputs, dtype, calibration, key), threads)
+
+
+def _keys(backend: Backend, dtype: str, key: Any, inputs: Sequence[torch.Tensor]) -> Tuple[tuple, str]:
+    from nas.runtimes import store
+
+    ck = (backend.name, dtype, key, tuple(tuple(x.shape) for x in inputs))
+    return ck, store.store_key(backend.name, backend.version(), *ck[1:])
+
+
+def is_cached(backend: Backend, dtype: str, key: Any, inputs: Sequence[torch.Tensor]) -> bool:
+    """Whether :func:`lower` with this ``key`` and input shapes would find its program without lowering."""
+    from nas.runtimes import store
+
+    ck, disk = _keys(backend, dtype, key, inputs)
+    return ck in _CACHE or store.has(disk)
+
+
+def artifact(backend: Backend, module: nn.Module, inputs: Sequence[torch.Tensor], dtype: str = "float32",
+             calibration: Optional[Sequence[Sequence[torch.Tensor]]] = None, key: Optional[Any] = None) -> Artifact:
+    """The program of ``module`` in ``backend``: from the memory or disk cache under ``key``, else lowered."""
+    from nas.runtimes import store
+
     backend.require()
     backend.check_dtype(dtype)
     module = module.eval()
-    ck = None if key is None else (backend.name, dtype, key, tuple(tuple(x.shape) for x in inputs))
+    ck, disk = _keys(backend, dtype, key, inputs) if key is not None else (None, None)
     art = _CACHE.get(ck) if ck is not None else None
-    if art is None:
-        if dtype == "int8" and calibration is None:
-            calibration = calibration_batches([tuple(x.shape[1:]) for x in inputs], inputs[0].shape[0])
-        with torch.no_grad():
-            art = backend.export(module, list(inputs), dtype, calibration or [])
-        if ck is not None:
-            _CACHE[ck] = art
-            while sum(a.weight_bytes + len(a.data) for a in _CACHE.values()) > CACHE_MB * 2**20 and len(_CACHE) > 1:
-                _CACHE.popitem(last=False)
-    else:
+    if art is not None:
         _CACHE.move_to_end(ck)
-    return Lowered(backend, art, threads)
+        return art
+    if ck is not None:
+        art = store.load(disk)
+        if art is not None:
+            _remember(ck, art)
+            return art
+    if dtype == "int8" and calibration is None:
+        calibration = calibration_batches([tuple(x.shape[1:]) for x in inputs], inputs[0].shape[0])
+    with torch.no_grad():
+        art = backend.export(module, list(inputs), dtype, calibration or [])
+    if ck is not None:
+        _remember(ck, art)
+        store.save(disk, art)
+    return art
+
+
+def _remember(ck: tuple, art: Artifact) -> None:
+    _CACHE[ck] = art
+    while sum(a.weight_bytes + len(a.data) for a in _CACHE.values()) > CACHE_MB * 2**20 and len(_CACHE) > 1:
+        _CACHE.popitem(last=False)
 
 
 def first_line(err: BaseException, limit: int = 200) -> str:

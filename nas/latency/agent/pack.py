@@ -14,12 +14,12 @@ from nas.io import atomic_write_text
 from nas.latency.build import space_info
 from nas.latency.calibrate import sample_archs, spread_archs
 from nas.latency.errors import LatencyTableError
-from nas.latency.measure import reference_arch
+from nas.latency.measure import Setting, reference_arch
 from nas.latency.ops import build_use, op_key, space_uses, use_stats
 from nas.latency.table import Entry, LatencyTable
 from nas.progress import progress as progress_bar
 from nas.runtimes import get_runtime, lower
-from nas.runtimes.timing import content_key
+from nas.runtimes.timing import content_key, prelower
 
 FORMAT = "nas-latency-job"
 MEASURE = Path(__file__).with_name("measure.py")
@@ -77,41 +77,57 @@ def pack(cfg, out: str | Path, space, progress: bool = True) -> Path:
     res = space.resolution
     threads = cfg.threads if cfg.threads is not None else (cfg.device.threads or 1)
 
-    ops: List[Dict[str, Any]] = []
+    from nas.latency.overhead import CallOnly, shape_key, shape_of
+
     uses = space_uses(space)
-    bar = progress_bar(uses, desc=f"lowering ops into {rt.name} {cfg.dtype}", unit="op", enabled=cfg.progress,
+    shapes_in = sorted({shape_of(u) for u in uses})
+    ref_arch = reference_arch(space)
+    cal = spread_archs(proxy_table(space, cfg.batch_size), space, cfg.calibrate, cfg.seed) if cfg.calibrate else []
+    val = sample_archs(space, cfg.validate, "validate", cfg.seed, cal) if cfg.validate else []
+
+    def make(job):
+        kind, what = job
+        torch.manual_seed(0)
+        if kind == "op":
+            module, shapes = build_use(space, what)
+            return module.eval(), shapes
+        if kind == "call":
+            return CallOnly(), [what]
+        return space.build(what).eval(), [(3, res, res)]
+
+    # every program lowered first, on every core (then the loops below read them from the store)
+    prelower([("op", u) for u in uses] + [("call", sh) for sh in shapes_in]
+             + [("net", a) for a in [ref_arch, *cal, *val]], make,
+             Setting("cpu", cfg.dtype, cfg.batch_size, 1, runtime=rt.name), progress=cfg.progress)
+
+    ops: List[Dict[str, Any]] = []
+    bar = progress_bar(uses, desc=f"writing ops ({rt.name} {cfg.dtype})", unit="op", enabled=cfg.progress,
                        leave=False)
     for i, use in enumerate(bar):
-        torch.manual_seed(0)
-        module, shapes = build_use(space, use)
-        item = _program(rt, module.eval(), shapes, cfg, out, f"op_{i:03d}")
+        module, shapes = make(("op", use))
+        item = _program(rt, module, shapes, cfg, out, f"op_{i:03d}")
         ops.append({"key": op_key(use), **item, **use_stats(module, use, cfg.batch_size)})
 
     def nets(archs, prefix, desc):
         items = []
         for i, arch in enumerate(progress_bar(archs, desc=desc, unit="net", enabled=cfg.progress, leave=False)):
-            torch.manual_seed(0)
-            item = _program(rt, space.build(arch).eval(), [(3, res, res)], cfg, out, f"{prefix}_{i:03d}")
+            item = _program(rt, *make(("net", arch)), cfg, out, f"{prefix}_{i:03d}")
             items.append({"arch": space.encode(arch), **item})
         return items
 
-    from nas.latency.overhead import CallOnly, shape_key, shape_of
-
     overhead = []
-    for shape in sorted({shape_of(u) for u in uses}):
-        item = _program(rt, CallOnly(), [shape], cfg, out, f"call_{shape_key(shape)}")
+    for shape in shapes_in:
+        item = _program(rt, *make(("call", shape)), cfg, out, f"call_{shape_key(shape)}")
         overhead.append({"key": shape_key(shape), **item, "weight_bytes": 0})
-    reference = nets([reference_arch(space)], "reference", "lowering the reference")[0]
-    cal = spread_archs(proxy_table(space, cfg.batch_size), space, cfg.calibrate, cfg.seed) if cfg.calibrate else []
-    val = sample_archs(space, cfg.validate, "validate", cfg.seed, cal) if cfg.validate else []
+    reference = nets([ref_arch], "reference", "writing the reference")[0]
     job = {"format": FORMAT, "version": 1, "space": space_info(space),
            "space_args": {"name": cfg.space.name, "variant": space.variant, "width_mult": space.width_mult,
                           "resolution": res, "num_classes": space.num_classes},
            "runtime": rt.name, "runtime_version_packed": rt.version(), "dtype": cfg.dtype, "threads": threads,
            "batch_size": cfg.batch_size, "passes": cfg.passes, "min_run_time": cfg.min_run_time,
            "net_min_run_time": cfg.net_min_run_time, "context_mb": cfg.context_mb, "reference": reference,
-           "ops": ops, "overhead": overhead, "calibration": nets(cal, "net", "lowering calibration networks"),
-           "validation": nets(val, "val", "lowering validation networks")}
+           "ops": ops, "overhead": overhead, "calibration": nets(cal, "net", "writing calibration networks"),
+           "validation": nets(val, "val", "writing validation networks")}
     shutil.copyfile(MEASURE, out / "measure.py")
     need = {"executorch": "executorch numpy", "onnxruntime": "onnxruntime numpy", "openvino": "openvino numpy"}
     (out / "README.txt").write_text(
