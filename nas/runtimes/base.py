@@ -167,8 +167,10 @@ def artifact(backend: Backend, module: nn.Module, inputs: Sequence[torch.Tensor]
         _CACHE.move_to_end(ck)
         return art
     if ck is not None:
-        art = store.load(disk)
-        if art is not None:
+        found = store.load(disk)
+        if found is not None:
+            data, meta = found
+            art = Artifact(data, meta["suffix"], int(meta["weight_bytes"]), tuple(meta["input_names"]))
             _remember(ck, art)
             return art
     if dtype == "int8" and calibration is None:
@@ -177,7 +179,8 @@ def artifact(backend: Backend, module: nn.Module, inputs: Sequence[torch.Tensor]
         art = backend.export(module, list(inputs), dtype, calibration or [])
     if ck is not None:
         _remember(ck, art)
-        store.save(disk, art)
+        store.save(disk, art.data, {"suffix": art.suffix, "weight_bytes": art.weight_bytes,
+                                    "input_names": list(art.input_names)})
     return art
 
 

@@ -16,10 +16,9 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Dict, Optional, Tuple
 
 from nas.io import atomic_write, atomic_write_text
-from nas.runtimes.base import Artifact
 
 DEFAULT_MB = 4096
 
@@ -52,34 +51,34 @@ def has(key: str) -> bool:
     return root is not None and (root / f"{key}.json").is_file()
 
 
-def load(key: str) -> Optional[Artifact]:
+def load(key: str) -> Optional[Tuple[bytes, Dict[str, Any]]]:
+    """The program stored under ``key`` and its description (``suffix`` and what the writer put in),
+    or ``None`` (absent, or damaged)."""
     root = store_dir()
     if root is None:
         return None
     meta_path = root / f"{key}.json"
     try:
         meta = json.loads(meta_path.read_text())
-        data_path = root / f"{key}{meta['suffix']}"
-        data = data_path.read_bytes()
+        data = (root / f"{key}{meta['suffix']}").read_bytes()
         if len(data) != meta["size"]:
             return None
         os.utime(meta_path)  # recently used: kept longest
-        return Artifact(data, meta["suffix"], int(meta["weight_bytes"]), tuple(meta["input_names"]))
+        return data, meta
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
 
-def save(key: str, art: Artifact) -> None:
-    """Write ``art`` under ``key`` (program first, then its description: a reader never sees half)."""
+def save(key: str, data: bytes, meta: Dict[str, Any]) -> None:
+    """Write ``data`` (a file with ``meta['suffix']``) and ``meta`` under ``key``: the program first,
+    then its description, so a reader never sees half."""
     root = store_dir()
     if root is None:
         return
     try:
         root.mkdir(parents=True, exist_ok=True)
-        atomic_write(root / f"{key}{art.suffix}", lambda tmp: Path(tmp).write_bytes(art.data))
-        atomic_write_text(root / f"{key}.json", json.dumps(
-            {"suffix": art.suffix, "size": len(art.data), "weight_bytes": art.weight_bytes,
-             "input_names": list(art.input_names)}))
+        atomic_write(root / f"{key}{meta['suffix']}", lambda tmp: Path(tmp).write_bytes(data))
+        atomic_write_text(root / f"{key}.json", json.dumps({**meta, "size": len(data)}))
         _trim(root)
     except OSError:  # a read-only or full disk costs time, not correctness
         pass
