@@ -47,18 +47,22 @@ def _example(shapes: Sequence[Tuple[int, ...]], batch_size: int) -> List[torch.T
     return [torch.zeros(batch_size, *shape) for shape in shapes]
 
 
-def _lower_job(backend, dtype: str, module: nn.Module, shapes, batch_size: int, key: str) -> str:
+def _lower_job(backend, dtype: str, module, shapes, batch_size: int, key: str) -> str:
     torch.set_num_threads(1)
+    if isinstance(module, bytes):  # sent to a worker by value (see prelower)
+        module = pickle.loads(module)
     artifact(backend, module, _example(shapes, batch_size), dtype, key=key)
     return key
 
 
-def _picklable(obj) -> bool:
+def _dumps(obj) -> Optional[bytes]:
+    """``obj`` pickled by value, or ``None`` if it cannot be (e.g. a class defined inside a function).
+    Plain ``pickle``: the queue's pickler (torch's reductions) would pass each tensor as a shared-memory
+    file descriptor, and a sweep of a few hundred modules ran out of open files."""
     try:
-        pickle.dumps(obj)
-        return True
-    except Exception:  # noqa: BLE001 - e.g. a backend class defined inside a function
-        return False
+        return pickle.dumps(obj)
+    except Exception:  # noqa: BLE001
+        return None
 
 
 def prelower(items: Sequence, make: Callable[[object], tuple], s, workers: Optional[int] = None,
@@ -85,7 +89,7 @@ def prelower(items: Sequence, make: Callable[[object], tuple], s, workers: Optio
                        enabled=progress, leave=False)
     try:
         serial = workers == 1 or len(todo) < MIN_PARALLEL or store_dir() is None  # workers hand over by disk
-        if serial or not _picklable(backend):
+        if serial or _dumps(backend) is None:
             for job in todo:
                 _lower_job(backend, s.dtype, *job)
                 bar.update()
@@ -93,11 +97,12 @@ def prelower(items: Sequence, make: Callable[[object], tuple], s, workers: Optio
         ctx = multiprocessing.get_context("spawn")  # no forked copy of this process's threads and caches
         with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
             futures = []
-            for job in todo:
-                if _picklable(job[0]):
-                    futures.append(pool.submit(_lower_job, backend, s.dtype, *job))
+            for module, *rest in todo:
+                data = _dumps(module)
+                if data is not None:
+                    futures.append(pool.submit(_lower_job, backend, s.dtype, data, *rest))
                 else:
-                    _lower_job(backend, s.dtype, *job)
+                    _lower_job(backend, s.dtype, module, *rest)
                     bar.update()
             try:
                 for fut in as_completed(futures):
