@@ -1,9 +1,9 @@
 """Lowered programs on disk, so that lowering (seconds to a minute per network: ``torch.export`` and a
 runtime's passes) is paid once per program, not once per run.
 
-An artifact is keyed by the runtime, its version, the dtype, the module's content (structure, weights
-and buffers: ``nas.runtimes.timing.content_key``) and the input shapes; a program is deterministic
-in those, so the store is shared by every table build, validation and search of a machine.
+An artifact is keyed by the runtime, its version, torch's version, the dtype, the module's content
+(structure, weights and buffers: ``nas.runtimes.timing.content_key``) and the input shapes; a program
+is deterministic in those, so the store is shared by every table build, validation and search of a machine.
 
 Location: ``$NAS_LOWERED_CACHE`` (``off`` disables it), default ``$XDG_CACHE_HOME/nas/lowered``
 (``~/.cache/nas/lowered``). Size: ``$NAS_LOWERED_CACHE_MB`` (default 4096); past it the least recently
@@ -42,8 +42,12 @@ def limit_bytes() -> int:
 
 
 def store_key(runtime: str, version: str, dtype: str, key: Any, shapes: Any) -> str:
-    """The file name of a program: runtime, its version, dtype, module content key, input shapes."""
-    return hashlib.sha1(json.dumps([runtime, version, dtype, repr(key), repr(shapes)]).encode()).hexdigest()
+    """The file name of a program: runtime, its version, torch's (the exporters are torch's), dtype,
+    module content key, input shapes."""
+    import torch
+
+    return hashlib.sha1(json.dumps([runtime, version, torch.__version__, dtype, repr(key), repr(shapes)])
+                        .encode()).hexdigest()
 
 
 def has(key: str) -> bool:
