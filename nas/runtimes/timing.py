@@ -74,13 +74,14 @@ def prelower(items: Sequence, make: Callable[[object], tuple], s, workers: Optio
     in this process."""
     backend = get_runtime(s.runtime)
     backend.require()
-    todo = []
+    todo, seen = [], set()
     with torch.inference_mode(False):
         for item in items:
             module, shapes, *_ = make(item)
             module = module.to(dtype=torch.float32).eval()
             key = content_key(module)
-            if not is_cached(backend, s.dtype, key, _example(shapes, s.batch_size)) and key not in {t[3] for t in todo}:
+            if key not in seen and not is_cached(backend, s.dtype, key, _example(shapes, s.batch_size)):
+                seen.add(key)
                 todo.append((module, [tuple(x) for x in shapes], s.batch_size, key))
     if not todo:
         return 0
