@@ -79,10 +79,10 @@ def prelower(items: Sequence, make: Callable[[object], tuple], s, workers: Optio
         for item in items:
             module, shapes, *_ = make(item)
             module = module.to(dtype=torch.float32).eval()
-            key = content_key(module)
-            if key not in seen and not is_cached(backend, s.dtype, key, _example(shapes, s.batch_size)):
-                seen.add(key)
-                todo.append((module, [tuple(x) for x in shapes], s.batch_size, key))
+            key, shapes = content_key(module), [tuple(x) for x in shapes]
+            if (key, *shapes) not in seen and not is_cached(backend, s.dtype, key, _example(shapes, s.batch_size)):
+                seen.add((key, *shapes))  # one program per module content and input shapes (cf. CallOnly)
+                todo.append((module, shapes, s.batch_size, key))
     if not todo:
         return 0
     workers = max(1, min(workers or os.cpu_count() or 1, len(todo)))
