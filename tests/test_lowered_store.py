@@ -154,3 +154,10 @@ def test_hundreds_of_modules_go_to_the_workers_by_value(runtime):
     finally:
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
     assert n == 300 and runtime.exported == 0
+
+
+def test_one_parameter_free_module_at_several_shapes_is_several_programs(runtime):
+    s = Setting("cpu", "float32", 1, 1, 0.001, runtime="pickled")
+    shapes = [(3, 4, 4), (8, 2, 2), (5, 6, 6)]
+    assert prelower(shapes, lambda sh: (nn.ReLU(), [sh], "call"), s, workers=1, progress=False) == 3
+    assert runtime.exported == 3
