@@ -150,6 +150,12 @@ def score_all(label: str, spec: Dict[str, Any], ev, space, archs: List[Arch], ca
     return entry
 
 
+def score_spec(name: str, options: Dict[str, Any], args, space_desc: Dict[str, Any]) -> Dict[str, Any]:
+    """What an evaluator's kept scores were made with (kept scores of another spec are made again)."""
+    return {"name": name, "options": options, "data": args.data, "search_images": args.search_images,
+            "space": space_desc, "seed": args.seed}
+
+
 def fmt_ci(value, ci) -> str:
     return "n/a" if value is None else f"{value:+.3f} [{ci[0]:+.3f}, {ci[1]:+.3f}]" if ci else f"{value:+.3f}"
 
@@ -202,6 +208,9 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     ap.add_argument("--seed", type=int, default=0, help="seeds the arch list, data subsets, training, bootstrap")
     ap.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the intervals")
+    ap.add_argument("--scores-only", action="store_true",
+                    help="score the ground truth's archs with the evaluators and keep the scores, without training "
+                         "(or touching) the ground truth and without a report: e.g. beside a run training it")
     ap.add_argument("--cache-dir", default="outputs/supernets", help="the oneshot evaluator's supernet cache")
     ap.add_argument("--truth", help="ground-truth file (made, resumed or, with source external, read as it is; "
                                     "default: bench/results/evaluator_fidelity[_SPACE_DATASET]_truth.json)")
@@ -263,6 +272,8 @@ def ground_truth(args, space, space_desc: Dict[str, Any], truth: TruthFile, root
     else:
         table = MacsTable(space)
     archs = spread_archs(table, space, args.archs, seed=args.seed)
+    if args.scores_only:
+        return archs, ""
     recipe = Recipe(epochs=args.gt_epochs, batch_size=args.gt_batch, lr=args.gt_lr, label_smoothing=0.1,
                     warmup_epochs=args.gt_warmup, augment=args.data != "digits")
     rdesc = {**vars(recipe), "data": args.data, "train_images": args.gt_train_images,
@@ -293,6 +304,17 @@ def run(args, command: str) -> int:
     evaluators = {label: (name, options, make_evaluator(name, options, space, search, args.seed, args))
                   for label, name, options in specs}
     archs, description = ground_truth(args, space, space_desc, truth, root)
+    if args.scores_only:
+        scores_path = Path(args.scores)
+        for label, (name, options, ev) in evaluators.items():
+            if isinstance(ev, str):
+                print(f"{label}: skipped ({ev})", file=sys.stderr)
+                continue
+            cache = json.loads(scores_path.read_text()) if scores_path.is_file() else {}  # another run's labels too
+            score_all(label, score_spec(name, options, args, space_desc), ev, space, archs, cache, scores_path)
+        print(f"scores kept in {scores_path}; the report: the same command without --scores-only "
+              "once the ground truth is complete")
+        return 0
     # keyed by this space's encoding of each entry's choices (an external file may key its archs otherwise)
     acc = {arch_key(space, a): float(e["accuracy"]) for a, e in zip(archs, truth.data["archs"])
            if e.get("accuracy") is not None}
@@ -311,9 +333,7 @@ def run(args, command: str) -> int:
             report["evaluators"][label] = {"name": name, "options": options, "skipped": ev}
             print(f"{label}: skipped ({ev})", file=sys.stderr)
             continue
-        spec = {"name": name, "options": options, "data": args.data, "search_images": args.search_images,
-                "space": space_desc, "seed": args.seed}
-        entry = score_all(label, spec, ev, space, archs, cache, scores_path)
+        entry = score_all(label, score_spec(name, options, args, space_desc), ev, space, archs, cache, scores_path)
         write_json(scores_path, cache)
         scores = {k: v["accuracy"] for k, v in entry["archs"].items()}
         eval_s = sum(v["eval_s"] for v in entry["archs"].values()) / len(entry["archs"])

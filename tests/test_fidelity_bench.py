@@ -107,3 +107,25 @@ def test_bench_with_the_nb201_benchmark_as_ground_truth(tmp_path):
     assert report["evaluators"]["params"]["fidelity"]["n"] == 12
     assert bench.main(argv) == 0  # a rerun reads the file as it is
     assert json.loads((tmp_path / "truth.json").read_text()) == truth
+
+
+def test_scores_only_leaves_the_ground_truth_alone(tmp_path, capsys):
+    """``--scores-only`` scores the truth's archs and keeps the scores, trains nothing, writes no truth
+    and no report; the run that has the truth reuses those scores."""
+    bench = load_bench()
+    files = [f"--{k}={tmp_path / k}.json" for k in ("truth", "scores", "out")] + [f"--md={tmp_path / 'out.md'}"]
+    argv = ["--data", "digits", "--width-mult", "0.25", "--archs", "3", "--gt-epochs", "1", "--gt-train-images", "64",
+            "--gt-test-images", "32", "--gt-batch", "32", "--search-images", "40", "--bootstrap", "50",
+            "--evaluators", "macs", *files]
+    assert bench.main([*argv, "--scores-only"]) == 0
+    assert "scores kept in" in capsys.readouterr().out
+    assert not (tmp_path / "truth.json").exists() and not (tmp_path / "out.json").exists()
+    scores = json.loads((tmp_path / "scores.json").read_text())
+    assert len(scores["macs"]["archs"]) == 3
+    marked = {k: {**v, "accuracy": 1000.0 + i} for i, (k, v) in enumerate(scores["macs"]["archs"].items())}
+    scores["macs"]["archs"] = marked  # made-up scores: a rerun that reuses them reports their ranks
+    (tmp_path / "scores.json").write_text(json.dumps(scores))
+    assert bench.main(argv) == 0
+    assert (tmp_path / "truth.json").exists()
+    kept = json.loads((tmp_path / "scores.json").read_text())["macs"]["archs"]
+    assert {k: v["accuracy"] for k, v in kept.items()} == {k: v["accuracy"] for k, v in marked.items()}
