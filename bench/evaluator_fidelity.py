@@ -146,8 +146,22 @@ def score_all(label: str, spec: Dict[str, Any], ev, space, archs: List[Arch], ca
         out = ev(arch)
         entry["archs"][key] = {"accuracy": out["accuracy"], "eval_s": round(out["eval_s"], 4),
                                **({"score": out["score"]} if "score" in out else {})}
-        write_json(scores_path, cache)
+        save_scores(scores_path, label, entry, cache)
     return entry
+
+
+def save_scores(path: Path, label: str, entry: Dict[str, Any], cache: Dict[str, Any]) -> None:
+    """Write ``label``'s entry into the scores file, keeping the other labels as the file has them now
+    (another run, e.g. a ``--scores-only`` one beside this, may be scoring them)."""
+    import fcntl
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(path.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        on_disk = json.loads(path.read_text()) if path.is_file() else {}
+        cache.update({k: v for k, v in on_disk.items() if k != label})
+        cache[label] = entry
+        write_json(path, cache)
 
 
 def score_spec(name: str, options: Dict[str, Any], args, space_desc: Dict[str, Any]) -> Dict[str, Any]:
@@ -310,7 +324,7 @@ def run(args, command: str) -> int:
             if isinstance(ev, str):
                 print(f"{label}: skipped ({ev})", file=sys.stderr)
                 continue
-            cache = json.loads(scores_path.read_text()) if scores_path.is_file() else {}  # another run's labels too
+            cache = json.loads(scores_path.read_text()) if scores_path.is_file() else {}
             score_all(label, score_spec(name, options, args, space_desc), ev, space, archs, cache, scores_path)
         print(f"scores kept in {scores_path}; the report: the same command without --scores-only "
               "once the ground truth is complete")
@@ -334,7 +348,7 @@ def run(args, command: str) -> int:
             print(f"{label}: skipped ({ev})", file=sys.stderr)
             continue
         entry = score_all(label, score_spec(name, options, args, space_desc), ev, space, archs, cache, scores_path)
-        write_json(scores_path, cache)
+        save_scores(scores_path, label, entry, cache)
         scores = {k: v["accuracy"] for k, v in entry["archs"].items()}
         eval_s = sum(v["eval_s"] for v in entry["archs"].values()) / len(entry["archs"])
         report["evaluators"][label] = {

@@ -129,3 +129,15 @@ def test_scores_only_leaves_the_ground_truth_alone(tmp_path, capsys):
     assert (tmp_path / "truth.json").exists()
     kept = json.loads((tmp_path / "scores.json").read_text())["macs"]["archs"]
     assert {k: v["accuracy"] for k, v in kept.items()} == {k: v["accuracy"] for k, v in marked.items()}
+
+
+def test_saving_one_evaluators_scores_keeps_the_others_on_disk(tmp_path):
+    """Two runs scoring different evaluators into one file (a ``--scores-only`` run beside a training
+    one) each write only their own label."""
+    bench = load_bench()
+    path = tmp_path / "scores.json"
+    a, b = {}, {}  # what each run read at its start: nothing
+    bench.save_scores(path, "nwot", {"archs": {"x": 1}}, a)
+    bench.save_scores(path, "proxy", {"archs": {"x": 2}}, b)  # b never saw nwot
+    bench.save_scores(path, "nwot", {"archs": {"x": 1, "y": 3}}, a)  # a never saw proxy
+    assert json.loads(path.read_text()) == {"nwot": {"archs": {"x": 1, "y": 3}}, "proxy": {"archs": {"x": 2}}}
