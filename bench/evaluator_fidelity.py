@@ -26,7 +26,10 @@ evaluator NAME and its recipe / keyword options) score the same archs on their o
 (``--search-images`` (2,500) CIFAR-10 training images split 80/20 into weight / arch parts, as a
 search does). Their scores are kept in ``--scores`` per evaluator and arch, so reruns and
 interrupted runs reuse them and the evaluators can be run in several invocations; one that is not
-available here (an option its evaluator does not take) is reported as skipped. The ``oneshot*``
+available here (an option its evaluator does not take) is reported as skipped. ``--scores-only`` scores the
+ground truth's archs (the same spread) without training or touching the truth file and writes no
+report: run it beside a run that trains the truth, on the other core; each run writes only its own
+evaluators' scores into the kept file. The ``oneshot*``
 presets train supernets as the ``supernet`` config section says (``nas.supernet.training``;
 ``LABEL=oneshot:supernet.KEY=VALUE,...`` sets its options): ``oneshot`` plain SPOS (own weights per
 candidate, as before), ``oneshot-superkernel`` the default (superkernels, zero-init residual gammas),
