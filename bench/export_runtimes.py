@@ -19,6 +19,7 @@ import tempfile
 from pathlib import Path
 
 from nas.export.export import export_arch, export_model
+from nas.io import atomic_write_text, write_json
 
 FORMATS = ["executorch", "onnx", "openvino", "executorch_int8", "onnx_int8", "openvino_int8"]
 
@@ -51,8 +52,8 @@ def main() -> None:
         lines.append(f"| {net} | {info['eager']['ms']:.3f} | " + " | ".join(cells) + " |")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "summary.md").write_text("\n".join(lines) + "\n")
-    (out / "summary.json").write_text(json.dumps(rows, indent=1))
+    atomic_write_text(out / "summary.md", "\n".join(lines) + "\n")
+    write_json(out / "summary.json", rows)
     print("\n".join(lines))
 
 
