@@ -29,7 +29,7 @@ interrupted runs reuse them and the evaluators can be run in several invocations
 available here (an option its evaluator does not take) is reported as skipped. ``--scores-only`` scores the
 ground truth's archs (the same spread) without training or touching the truth file and writes no
 report: run it beside a run that trains the truth, on the other core; each run writes only its own
-evaluators' scores into the kept file. The ``oneshot*``
+evaluators' scores into the kept file. ``--shard I/N`` splits one evaluator's archs over N such runs. The ``oneshot*``
 presets train supernets as the ``supernet`` config section says (``nas.supernet.training``;
 ``LABEL=oneshot:supernet.KEY=VALUE,...`` sets its options): ``oneshot`` plain SPOS (own weights per
 candidate, as before), ``oneshot-superkernel`` the default (superkernels, zero-init residual gammas),
@@ -155,16 +155,30 @@ def score_all(label: str, spec: Dict[str, Any], ev, space, archs: List[Arch], ca
 
 def save_scores(path: Path, label: str, entry: Dict[str, Any], cache: Dict[str, Any]) -> None:
     """Write ``label``'s entry into the scores file, keeping the other labels as the file has them now
-    (another run, e.g. a ``--scores-only`` one beside this, may be scoring them)."""
+    (another run, e.g. a ``--scores-only`` one beside this, may be scoring them) and the archs another
+    shard scored with the same spec."""
     import fcntl
 
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path.with_name(path.name + ".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         on_disk = json.loads(path.read_text()) if path.is_file() else {}
+        theirs = on_disk.get(label)
+        if theirs and theirs.get("spec") == entry.get("spec"):  # another shard's archs of this evaluator
+            entry["archs"] = {**theirs["archs"], **entry["archs"]}
         cache.update({k: v for k, v in on_disk.items() if k != label})
         cache[label] = entry
         write_json(path, cache)
+
+
+def parse_shard(text: str, scores_only: bool) -> Tuple[int, int]:
+    """``I/N`` -> (I, N) with 0 <= I < N; only ``--scores-only`` runs are sharded."""
+    i, slash, n = text.partition("/")
+    if not (slash and i.isdigit() and n.isdigit() and 0 <= int(i) < int(n)):
+        raise FidelityError("--shard", text, "I/N with 0 <= I < N, e.g. 0/2")
+    if int(n) > 1 and not scores_only:
+        raise FidelityError("--shard", text, "--scores-only beside it (a report needs every arch's score)")
+    return int(i), int(n)
 
 
 def score_spec(name: str, options: Dict[str, Any], args, space_desc: Dict[str, Any]) -> Dict[str, Any]:
@@ -228,6 +242,8 @@ def main(argv=None) -> int:
     ap.add_argument("--scores-only", action="store_true",
                     help="score the ground truth's archs with the evaluators and keep the scores, without training "
                          "(or touching) the ground truth and without a report: e.g. beside a run training it")
+    ap.add_argument("--shard", default="0/1", metavar="I/N",
+                    help="with --scores-only: score only archs I, I+N, I+2N, ... (run N shards side by side)")
     ap.add_argument("--cache-dir", default="outputs/supernets", help="the oneshot evaluator's supernet cache")
     ap.add_argument("--truth", help="ground-truth file (made, resumed or, with source external, read as it is; "
                                     "default: bench/results/evaluator_fidelity[_SPACE_DATASET]_truth.json)")
@@ -310,6 +326,7 @@ def ground_truth(args, space, space_desc: Dict[str, Any], truth: TruthFile, root
 def run(args, command: str) -> int:
     torch.set_num_threads(args.threads)
     specs = [parse_spec(s) for s in args.evaluators]
+    shard = parse_shard(args.shard, args.scores_only)
     truth = TruthFile(args.truth)
     probe = load_space(args.space, variant=args.variant, width_mult=args.width_mult)
     space_desc = {"name": args.space, "variant": args.variant, "width_mult": args.width_mult}
@@ -322,6 +339,7 @@ def run(args, command: str) -> int:
                   for label, name, options in specs}
     archs, description = ground_truth(args, space, space_desc, truth, root)
     if args.scores_only:
+        archs = archs[shard[0]::shard[1]]
         scores_path = Path(args.scores)
         for label, (name, options, ev) in evaluators.items():
             if isinstance(ev, str):

@@ -141,3 +141,20 @@ def test_saving_one_evaluators_scores_keeps_the_others_on_disk(tmp_path):
     bench.save_scores(path, "proxy", {"archs": {"x": 2}}, b)  # b never saw nwot
     bench.save_scores(path, "nwot", {"archs": {"x": 1, "y": 3}}, a)  # a never saw proxy
     assert json.loads(path.read_text()) == {"nwot": {"archs": {"x": 1, "y": 3}}, "proxy": {"archs": {"x": 2}}}
+
+
+def test_shards_score_one_evaluator_side_by_side(tmp_path, capsys):
+    """``--scores-only --shard I/N``: each run scores its share of the archs into the one scores file."""
+    bench = load_bench()
+    files = [f"--{k}={tmp_path / k}.json" for k in ("truth", "scores", "out")] + [f"--md={tmp_path / 'out.md'}"]
+    argv = ["--data", "digits", "--width-mult", "0.25", "--archs", "3", "--search-images", "40",
+            "--evaluators", "macs", "--scores-only", *files]
+    assert bench.main([*argv, "--shard", "1/2"]) == 0
+    assert len(json.loads((tmp_path / "scores.json").read_text())["macs"]["archs"]) == 1  # arch 1 of 0, 1, 2
+    assert bench.main([*argv, "--shard", "0/2"]) == 0
+    assert len(json.loads((tmp_path / "scores.json").read_text())["macs"]["archs"]) == 3
+    capsys.readouterr()
+    assert bench.main([*argv[:-5], *files, "--shard", "1/2"]) == 2  # a report needs every arch
+    assert bench.main([*argv, "--shard", "2/2"]) == 2
+    err = capsys.readouterr().err
+    assert "--shard: 1/2: expected --scores-only beside it" in err and "--shard: 2/2: expected I/N" in err
