@@ -33,6 +33,8 @@ from typing import Any, Dict, List, Optional
 import yaml
 from hydra import compose, initialize_config_dir
 
+from nas.io import atomic_write_text
+
 REPO = Path(__file__).resolve().parents[1]
 CONF = str(REPO / "conf")
 RESULTS = REPO / "bench" / "results" / "cifar_headline.json"
@@ -320,7 +322,7 @@ def write_outputs(results: Optional[Dict[str, Any]], args) -> Dict[str, Any]:
         text = doc.read_text()
         if MARKERS[0] in text:
             head, rest = text.split(MARKERS[0], 1)
-            doc.write_text(head + MARKERS[0] + "\n" + md + "\n" + MARKERS[1] + rest.split(MARKERS[1], 1)[1])
+            atomic_write_text(doc, head + MARKERS[0] + "\n" + md + "\n" + MARKERS[1] + rest.split(MARKERS[1], 1)[1])
     print(md)
     return results
 

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from hydra import compose, initialize_config_dir
 
+from nas.io import atomic_write_text
 from nas.search.config import register_configs
 from nas.search.run import apply_default_space, run_search
 
@@ -100,7 +101,7 @@ def main() -> None:
     print("\nevaluations per minute (search wall time incl. setup; the one-shot supernet cached beforehand):")
     for name, r in rates.items():
         print(f"  {name:8s} {r['per_minute']:.1f}/min ({r['evaluations']} in {r['seconds']:.0f} s)")
-    (out / "results.json").write_text(json.dumps({"rows": rows, "rates": rates}, indent=2) + "\n")
+    atomic_write_text(out / "results.json", json.dumps({"rows": rows, "rates": rates}, indent=2) + "\n")
 
 
 if __name__ == "__main__":

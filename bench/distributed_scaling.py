@@ -28,6 +28,8 @@ import torch.multiprocessing as mp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from nas.io import atomic_write_text  # noqa: E402
+
 
 def epoch_seconds(rank: int, world: int, init_file: str, args: argparse.Namespace, threads: int, out: str,
                   sync_bn: bool = False) -> None:
@@ -67,7 +69,7 @@ def epoch_seconds(rank: int, world: int, init_file: str, args: argparse.Namespac
     dist.barrier()
     seconds = (time.perf_counter() - t0) / args.epochs
     if rank == 0:
-        Path(out).write_text(json.dumps({"seconds": seconds}))
+        atomic_write_text(out, json.dumps({"seconds": seconds}))
     if world > 1:
         torch.distributed.destroy_process_group()
 
@@ -116,8 +118,7 @@ def main() -> None:
         r["speedup_vs_1_process"] = round(base / r["seconds_per_epoch"], 2)
     meta = {k: v for k, v in vars(args).items() if k != "out"}
     meta.update(cpus=os.cpu_count(), torch=torch.__version__, load_average=os.getloadavg())
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps({"settings": meta, "rows": rows}, indent=2) + "\n")
+    atomic_write_text(args.out, json.dumps({"settings": meta, "rows": rows}, indent=2) + "\n")
     print(f"{'processes':>9} {'threads':>7} {'sync_bn':>7} {'s/epoch':>8} {'images/s':>9} {'speed-up':>8}")
     for r in rows:
         print(f"{r['processes']:>9} {r['threads']:>7} {str(r['sync_bn']).lower():>7} {r['seconds_per_epoch']:>8.2f} "

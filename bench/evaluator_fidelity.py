@@ -12,6 +12,11 @@ warm-up epochs then cosine, label smoothing 0.1, crop + flip, ``--gt-epochs`` (3
 (bench/results/evaluator_fidelity_truth.json): a rerun reuses it, an interrupted run trains only
 the archs not yet done, the one it was training from its last whole epoch (``<truth>.partial.pt``). Any other ground truth (``arch key -> accuracy``, e.g. NAS-Bench-201's
 accuracies) plugs in as a truth file with ``"source": "external"`` (``nas.fidelity.TruthFile``).
+Archs are trained interleaved over the spread (0, 16, 8, 24, ...), so a truth still in training
+already spans the range. How repeatable is the truth itself? ``--gt-seed S --truth OTHER`` trains the
+same archs on the same images again with another seed (initialisation and batch order);
+``--repeat-truth OTHER`` then reports the rank agreement of the two (over the archs both have): no
+evaluator can be expected to agree with a truth better than it agrees with itself.
 
 Why that budget: one training step at batch 128 on one thread took 0.31 s (the 5.8M-MAC arch) to
 7.2 s (53.9M MACs), 3.1 s on average over 8 of the 30 spread archs, and testing 500 images 0.4-6.6 s,
@@ -207,6 +212,12 @@ def markdown(report: Dict[str, Any]) -> str:
         lines.append(f"| {label} | {fmt_ci(f['kendall_tau'], f['kendall_tau_ci'])} | "
                      f"{fmt_ci(f['spearman_rho'], f['spearman_rho_ci'])} | {r['eval_s_per_arch']:.2f} | "
                      f"{r['prepare_s']:.0f} | {r['cost_per_arch_s']:.2f} |")
+    if report.get("truth_repeat"):
+        r = report["truth_repeat"]
+        f = r["fidelity"]
+        lines += ["", f"The ground truth against itself trained again (training seed {r['seed']}, {f['n']} archs, "
+                  f"`{r['file']}`): Kendall tau {fmt_ci(f['kendall_tau'], f['kendall_tau_ci'])}, Spearman rho "
+                  f"{fmt_ci(f['spearman_rho'], f['spearman_rho_ci'])}: the most any evaluator can agree with it."]
     lines += ["", f"Intervals: percentile bootstrap over the archs, {report['bootstrap']} resamples, seed "
               f"{report['seed']}. Zero-cost scores are the evaluators' `accuracy` (a squashed score, same ranks)."]
     return "\n".join(lines) + "\n"
@@ -238,6 +249,12 @@ def main(argv=None) -> int:
                     help=f"presets ({', '.join(PRESETS)}) or LABEL=NAME:KEY=VALUE,...")
     ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     ap.add_argument("--seed", type=int, default=0, help="seeds the arch list, data subsets, training, bootstrap")
+    ap.add_argument("--gt-seed", type=int, default=None,
+                    help="seeds only the ground truth's training (initialisation, batch order; default --seed): "
+                         "the same archs and images trained again, into another --truth file")
+    ap.add_argument("--repeat-truth", metavar="FILE", default=None,
+                    help="a ground truth of the same archs trained with another --gt-seed: the report adds its "
+                         "rank agreement with --truth (over the archs both have), the ceiling for any evaluator")
     ap.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the intervals")
     ap.add_argument("--scores-only", action="store_true",
                     help="score the ground truth's archs with the evaluators and keep the scores, without training "
@@ -291,6 +308,23 @@ def benchmark_truth(space, space_desc: Dict[str, Any], truth: TruthFile, dataset
     truth.save()
 
 
+def gt_seed(args) -> int:
+    return args.seed if args.gt_seed is None else args.gt_seed
+
+
+def truth_repeat(path: str, acc: Dict[str, float], args) -> Dict[str, Any]:
+    """Rank agreement of ``acc`` with another ground truth of the same archs (its training seed another)."""
+    other = TruthFile(path)
+    if not other.exists:
+        raise FidelityError(path, "<file>", "a ground-truth file (--repeat-truth)", "no such file")
+    again = other.accuracies()
+    if len(set(again) & set(acc)) < 3:
+        raise FidelityError(path, "archs", "at least 3 of --truth's archs with an accuracy",
+                            f"{len(set(again) & set(acc))} in common")
+    return {"file": path, "seed": other.data.get("recipe", {}).get("seed"),
+            "fidelity": rank_fidelity(acc, again, args.bootstrap, args.seed)}
+
+
 def ground_truth(args, space, space_desc: Dict[str, Any], truth: TruthFile, root) -> Tuple[List[Arch], str]:
     """The archs and a description of the truth: an external file as it is, or archs spread over the
     space and trained alone (resuming ``truth``)."""
@@ -310,11 +344,11 @@ def ground_truth(args, space, space_desc: Dict[str, Any], truth: TruthFile, root
     recipe = Recipe(epochs=args.gt_epochs, batch_size=args.gt_batch, lr=args.gt_lr, label_smoothing=0.1,
                     warmup_epochs=args.gt_warmup, augment=args.data != "digits")
     rdesc = {**vars(recipe), "data": args.data, "train_images": args.gt_train_images,
-             "test_images": args.gt_test_images, "seed": args.seed, "spread_by": args.latency_table or "macs"}
+             "test_images": args.gt_test_images, "seed": gt_seed(args), "spread_by": args.latency_table or "macs"}
     truth.start(space_desc, rdesc, spread_keys(space, archs))
     data = search_data(args.data, root, resolution=space.resolution, arch_fraction=0.0,
                        limit_train=args.gt_train_images, limit_val=args.gt_test_images, seed=args.seed)
-    train_truth(space, truth, data, recipe, seed=args.seed)
+    train_truth(space, truth, data, recipe, seed=gt_seed(args))
     epochs = f"{recipe.epochs} epoch" + ("s" if recipe.epochs != 1 else "")
     description = (f"each arch trained alone, {epochs} on {len(data.weight)} {args.data} training "
                    f"images, batch {recipe.batch_size}, lr {recipe.lr} (SGD Nesterov, {recipe.warmup_epochs} "
@@ -361,6 +395,8 @@ def run(args, command: str) -> int:
                   "acc_min": min(acc.values()), "acc_max": max(acc.values()),
                   "seconds_per_arch": sum(train_s) / len(train_s) if train_s else None},
         "evaluators": {}}
+    if args.repeat_truth:
+        report["truth_repeat"] = truth_repeat(args.repeat_truth, acc, args)
     scores_path = Path(args.scores)
     cache = json.loads(scores_path.read_text()) if scores_path.is_file() else {}
     for label, (name, options, ev) in evaluators.items():

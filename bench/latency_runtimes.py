@@ -23,6 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from nas.io import atomic_write_text
 from nas.latency import get_table
 from nas.latency.validate import validate_table, write_report
 from nas.runtimes import get_runtime
@@ -80,7 +81,8 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     stamp = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
     cmd = "python " + " ".join(sys.argv)
-    (out / "summary.json").write_text(json.dumps({"date": stamp, "command": cmd, "rows": rows}, indent=1, default=str))
+    atomic_write_text(out / "summary.json", json.dumps({"date": stamp, "command": cmd, "rows": rows}, indent=1,
+                                                      default=str))
     lines = [f"{stamp}, `{cmd}`", "", "| runtime | dtype | build (s) | range (ms) | within ±10% | Kendall tau | MAPE "
              "| load avg (build) |", "|---|---|---|---|---|---|---|---|"]
     for r in rows:
@@ -89,7 +91,7 @@ def main() -> None:
         lines.append(f"| {r['runtime']} {r['version']} | {r['dtype']} | {r['build_s']} | {lo:.3f}-{hi:.3f} | "
                      f"{c['within']:.0f}% | {c['kendall_tau']:.3f} | {c['mape']:.2f}% | "
                      f"{(r['load_build'] or {}).get('loadavg_before')} |")
-    (out / "summary.md").write_text("\n".join(lines) + "\n")
+    atomic_write_text(out / "summary.md", "\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

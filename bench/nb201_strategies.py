@@ -46,6 +46,7 @@ from tqdm import tqdm
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from nas.errors import NasError  # noqa: E402
+from nas.io import atomic_write_text  # noqa: E402
 from nas.search.simulate import Setting, best_curve, front_ratio, simulate, truth  # noqa: E402
 
 REPORT = [Setting("cifar10"),
@@ -349,8 +350,8 @@ def main(argv=None) -> int:
     table = summarise(curves, settings, budgets)
     text = markdown(table, fronts, budgets, meta) + "\n" + goals(table, 100 if 100 in budgets else budgets[-1])
     cpu = {f"{r['label']} | {r['setting']}": round(r["cpu_s"], 1) for r in results}
-    (out / "results.md").write_text(text)
-    (out / "results.json").write_text(json.dumps({"meta": meta, "table": table, "cpu_s": cpu, "runs": results}))
+    atomic_write_text(out / "results.md", text)
+    atomic_write_text(out / "results.json", json.dumps({"meta": meta, "table": table, "cpu_s": cpu, "runs": results}))
     from torch.utils.tensorboard import SummaryWriter
 
     with SummaryWriter(str(out / "tb")) as writer:

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import yaml
 
+from nas.io import atomic_write_text
 from nas.latency import get_table
 from nas.space import load_space
 
@@ -81,9 +82,8 @@ def main() -> None:
         got = "-" if m is None else f"{m:.3f}"
         off = "-" if m is None else f"{100 * (m / target - 1):+.1f}%"
         lines.append(f"| {p} | {target:.3f} | {f['latency_ms']:.3f} | {got} | {off} |")
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "summary.md").write_text("\n".join(lines) + "\n")
-    (out / "summary.json").write_text(json.dumps(runs, indent=1, default=str))
+    atomic_write_text(out / "summary.md", "\n".join(lines) + "\n")
+    atomic_write_text(out / "summary.json", json.dumps(runs, indent=1, default=str))
     print("\n".join(lines))
 
 

@@ -31,6 +31,8 @@ from typing import Any, Dict, List
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
+from nas.io import atomic_write_text  # noqa: E402
+
 
 def study_stats(storage: str, study: str) -> Dict[str, Any]:
     import optuna
@@ -138,8 +140,7 @@ def main() -> None:
                       + (f", reward {mean_std([r['reward'] for r in rs])}" if args.task == "app" else "")
                       + (f", evaluated twice {twice}, withdrawn {sum(r['withdrawn'] for r in rs)}, cached "
                          f"{sum(r['cached'] for r in rs)}" if workers > 1 else ""), flush=True)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps({"settings": vars(args), "results": results}, indent=2) + "\n")
+    atomic_write_text(args.out, json.dumps({"settings": vars(args), "results": results}, indent=2) + "\n")
     print(f"wrote {args.out}")
 
 

@@ -192,7 +192,8 @@ def train_truth(space, truth: TruthFile, data: SearchData, recipe: Recipe, seed:
     a ``diverged`` note. Returns ``key -> test accuracy``."""
     from nas.space import Arch
 
-    todo = [e for e in truth.data["archs"] if e.get("accuracy") is None]
+    # interleaved over the spread (0, 16, 8, 24, 4, ... of 30), so the archs done so far span the range
+    todo = [e for e in spread_order(truth.data["archs"]) if e.get("accuracy") is None]
     partial = truth.partial_path
     for entry in progress_bar(todo, desc="ground truth (archs trained alone)", unit="arch"):
         started = time.perf_counter()
@@ -227,6 +228,12 @@ def train_truth(space, truth: TruthFile, data: SearchData, recipe: Recipe, seed:
         if on_arch is not None:
             on_arch(entry)
     return truth.accuracies()
+
+
+def spread_order(items: Sequence) -> List:
+    """``items`` in bit-reversed index order (0, 16, 8, 24, 4, ... for 30): every prefix spans the list."""
+    bits = max(1, (len(items) - 1).bit_length())
+    return [items[i] for i in sorted(range(len(items)), key=lambda i: int(format(i, f"0{bits}b")[::-1], 2))]
 
 
 def spread_keys(space, archs: Sequence) -> List[Dict[str, Any]]:

@@ -158,3 +158,44 @@ def test_shards_score_one_evaluator_side_by_side(tmp_path, capsys):
     assert bench.main([*argv, "--shard", "2/2"]) == 2
     err = capsys.readouterr().err
     assert "--shard: 1/2: expected --scores-only beside it" in err and "--shard: 2/2: expected I/N" in err
+
+
+def test_spread_order_makes_every_prefix_span_the_list():
+    from nas.fidelity import spread_order
+
+    order = spread_order(list(range(30)))
+    assert sorted(order) == list(range(30)) and order[:4] == [0, 16, 8, 24]
+    assert max(order[:8]) - min(order[:8]) >= 24  # the first 8 already cover the range
+    assert spread_order([]) == [] and spread_order(["a"]) == ["a"]
+
+
+def test_the_ground_truth_trained_again_with_another_seed_is_compared(tmp_path, capsys):
+    """``--gt-seed`` trains the same archs on the same images with another seed into another truth file;
+    ``--repeat-truth`` reports its rank agreement with the truth (the ceiling for any evaluator)."""
+    bench = load_bench()
+    common = ["--data", "digits", "--width-mult", "0.25", "--archs", "4", "--gt-epochs", "1", "--gt-train-images", "64",
+              "--gt-test-images", "64", "--gt-batch", "32", "--search-images", "40", "--bootstrap", "20",
+              "--evaluators", "macs", f"--scores={tmp_path / 'scores.json'}"]
+    first = [*common, f"--truth={tmp_path / 't0.json'}", f"--out={tmp_path / 'r0.json'}", f"--md={tmp_path / 'r0.md'}"]
+    again = [*common, "--gt-seed", "1", f"--truth={tmp_path / 't1.json'}", f"--out={tmp_path / 'r1.json'}",
+             f"--md={tmp_path / 'r1.md'}"]
+    assert bench.main(first) == 0 and bench.main(again) == 0
+    t0, t1 = (json.loads((tmp_path / f"t{i}.json").read_text()) for i in (0, 1))
+    assert [e["key"] for e in t0["archs"]] == [e["key"] for e in t1["archs"]]  # the same archs
+    assert t0["recipe"]["seed"] == 0 and t1["recipe"]["seed"] == 1
+    assert [e["accuracy"] for e in t0["archs"]] != [e["accuracy"] for e in t1["archs"]]  # trained differently
+    capsys.readouterr()
+    assert bench.main([*first, "--repeat-truth", str(tmp_path / "t1.json")]) == 0
+    report = json.loads((tmp_path / "r0.json").read_text())
+    rep = report["truth_repeat"]
+    acc0 = {e["key"]: e["accuracy"] for e in t0["archs"]}
+    acc1 = {e["key"]: e["accuracy"] for e in t1["archs"]}
+    want = bench.rank_fidelity(acc0, acc1, 20, 0)
+    assert rep["seed"] == 1 and rep["fidelity"]["n"] == 4 and rep["fidelity"]["kendall_tau"] == want["kendall_tau"]
+    assert "against itself trained again (training seed 1, 4 archs" in (tmp_path / "r0.md").read_text()
+    assert bench.main([*first, "--repeat-truth", str(tmp_path / "none.json")]) == 2
+    assert "none.json: <file>: expected a ground-truth file" in capsys.readouterr().err
+    # the same truth file cannot be reused for another training seed
+    assert bench.main([*common, "--gt-seed", "1", f"--truth={tmp_path / 't0.json'}", f"--out={tmp_path / 'x.json'}",
+                       f"--md={tmp_path / 'x.md'}"]) == 2
+    assert "t0.json: recipe: expected" in capsys.readouterr().err

@@ -218,3 +218,20 @@ def test_export_cli_names_an_unknown_format(tmp_path, capsys):
     assert main(["model=mobilenetv2_035", "variant=cifar", f"out={tmp_path}", "formats=[pt,tflite]"]) == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "formats" in err and "tflite" in err
+
+
+@pytest.mark.slow  # 10-20 s: a fresh process imports executorch and lowers one op
+def test_executorch_lowers_and_runs_without_native_noise(tmp_path):
+    """Importing executorch (torchao's CUDA libraries it cannot load here) and starting its thread pool
+    (cpuinfo probing ARM-only files) print a dozen lines a user can do nothing about: kept quiet."""
+    import subprocess
+    import sys
+
+    backend("executorch")
+    code = ("import torch\nfrom nas.runtimes import get_runtime\nrt = get_runtime('executorch')\n"
+            "m = torch.nn.Conv2d(3, 4, 3).eval()\nart = rt.export(m, [torch.randn(1, 3, 8, 8)], 'float32', [])\n"
+            "run = rt.session(art, 1)\nprint(tuple(run([torch.randn(1, 3, 8, 8)]).shape))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=600)
+    assert done.returncode == 0 and done.stdout.strip() == "(1, 4, 6, 6)", done.stderr
+    for noise in ("Failed to load", "cpuinfo_utils", "Resetting threadpool", "register_constant"):
+        assert noise not in done.stderr, done.stderr

@@ -148,6 +148,27 @@ def test_found_archs_are_timed_the_way_the_table_was(tmp_path, toy, monkeypatch)
     assert summary.found.measured_ms is None and "found archs not timed" in format_summary(summary)
 
 
+def test_a_remote_devices_table_is_not_timed_here_and_the_note_says_so(tmp_path, toy):
+    """A table timed on another device (an agent's) prices the search; its found archs cannot be timed
+    here, and the summary's note says so as a fact, not as an error to fix."""
+    from nas.latency import load_table
+    from nas.strategies.job import SearchJob
+
+    space_path, table_path = toy
+    data = json.loads(Path(table_path).read_text())
+    remote = tmp_path / "remote.json"
+    remote.write_text(json.dumps({**data, "fingerprint": {**data["fingerprint"], "device_name": "Cortex-A76"}}))
+    space = load_space(space_path, variant="cifar")
+    job = SearchJob(space=space, data=None, latency=load_table(remote), out_dir=tmp_path)
+    arch = space.sample(0)
+    entry = job.figures(arch, "arch.yaml")
+    notes = job.measure([arch], [entry])
+    assert entry.measured_ms is None and len(notes) == 1
+    assert notes[0].startswith("found archs not timed here: the latency table was measured on another target "
+                               "(device_name: table has 'Cortex-A76'")
+    assert "its predictions" in notes[0] and "allow_mismatch" not in notes[0]
+
+
 def test_resume_ends_with_the_same_architecture(tmp_path, toy, monkeypatch):
     space_path, table = toy
     full = run_search(tiny_cfg(tmp_path / "a", space_path, table), tmp_path)

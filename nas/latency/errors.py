@@ -9,3 +9,12 @@ from nas.errors import NasError
 
 class LatencyTableError(NasError):
     """A latency table (or its inputs) that cannot serve the request; the message says why."""
+
+
+class TableElsewhere(LatencyTableError):
+    """A table measured on another target (device, runtime, threads, ...) than the one asked for;
+    ``differences`` says how, one ``field: table has ..., target is ...`` per field."""
+
+    def __init__(self, message: str, differences: str):
+        super().__init__(message)
+        self.differences = differences

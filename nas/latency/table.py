@@ -23,7 +23,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 
 from nas.io import atomic_write_text
-from nas.latency.errors import LatencyTableError
+from nas.latency.errors import LatencyTableError, TableElsewhere
 from nas.latency.fingerprint import FIELDS, differences
 from nas.latency.measure import measure_archs
 from nas.latency.ops import arch_uses, describe, op_key, space_uses
@@ -193,9 +193,9 @@ class LatencyTable:
         if diffs:
             text = "; ".join(f"{k}: table has {a!r}, target is {b!r}" for k, (a, b) in diffs.items())
             if not allow_mismatch:
-                raise LatencyTableError(f"{self.where}: fingerprint differs from the target ({text}); use a table "
-                                        f"measured on the target, rebuild it, or allow the mismatch explicitly "
-                                        f"(allow_mismatch=True)")
+                raise TableElsewhere(f"{self.where}: fingerprint differs from the target ({text}); use a table "
+                                     f"measured on the target, rebuild it, or allow the mismatch explicitly "
+                                     f"(allow_mismatch=True)", text)
             warnings.warn(f"{self.where}: using a table measured elsewhere ({text})", stacklevel=2)
         return diffs
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import os
+import sys
 import warnings
 from typing import Sequence
 
@@ -16,17 +18,39 @@ import torch
 from nas.runtimes.base import Artifact, Backend, RuntimeUseError, first_line, weight_bytes
 
 
+# importing executorch imports torchao, which warns for each CUDA kernel library it cannot load on a CPU
+# machine ("Failed to load ..._C_cutlass_90a.abi3.so"), and torch's pytree warns about a deprecated
+# registration: noise to a user, printed again by every lowering worker
+_NOISY = ("", "torchao", "torch.utils._pytree")
+
+
 @contextlib.contextmanager
 def _quiet():
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(logging.ERROR)
+    loggers = [logging.getLogger(n) for n in _NOISY]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
     try:
         with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
             warnings.simplefilter("ignore")
             yield
     finally:
-        root.setLevel(level)
+        for lg, lv in zip(loggers, levels):
+            lg.setLevel(lv)
+
+
+@contextlib.contextmanager
+def _quiet_native_stderr():
+    """Native code's writes to file descriptor 2 go to /dev/null (Python's own stderr is flushed first)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 class ExecuTorch(Backend):
@@ -62,11 +86,13 @@ class ExecuTorch(Backend):
                         tuple(f"input{i}" for i in range(len(inputs))))
 
     def session(self, artifact: Artifact, threads: int):
-        import executorch.extension.pybindings.portable_lib as lib
-        from executorch.runtime import Runtime
+        # its C++ logs (cpuinfo probing ARM-only files, "Resetting threadpool to 1 threads") are not for users
+        with _quiet(), _quiet_native_stderr():
+            import executorch.extension.pybindings.portable_lib as lib
+            from executorch.runtime import Runtime
 
-        if lib._threadpool_get_thread_count() != threads:
-            lib._unsafe_reset_threadpool(threads)
+            if lib._threadpool_get_thread_count() != threads:
+                lib._unsafe_reset_threadpool(threads)
         method = Runtime.get().load_program(artifact.data).load_method("forward")
 
         def run(inputs: Sequence[torch.Tensor]) -> torch.Tensor:

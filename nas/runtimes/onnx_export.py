@@ -77,6 +77,9 @@ def quantize_onnx(model: bytes, calibration: Sequence[Sequence[torch.Tensor]], w
             with open(src, "wb") as f:
                 f.write(model)
             logging.getLogger().setLevel(logging.WARNING)
+            import onnxruntime
+
+            onnxruntime.set_default_logger_severity(3)  # its calibration sessions' "Removing initializer" lines
             quant_pre_process(src, pre, skip_symbolic_shape=True)
             quantize_static(pre, out, Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
                             activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)

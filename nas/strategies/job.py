@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from nas.errors import NasError
+from nas.latency.errors import TableElsewhere
 from nas.profile import profile
 from nas.results import ArchFigures
 from nas.space import Arch
@@ -105,7 +106,10 @@ class SearchJob:
         try:
             measured = self.latency.measure(self.space, list(archs), allow_mismatch=self.settings.allow_mismatch,
                                             allow_busy=self.settings.allow_busy)
-        except NasError as err:  # latencies measured elsewhere (or on a busy machine) cannot be timed here
+        except TableElsewhere as err:  # a remote device's table (an agent's, a GPU's): its predictions stand
+            return [f"found archs not timed here: the latency table was measured on another target "
+                    f"({err.differences}); the latencies above are its predictions, time the archs on that target"]
+        except NasError as err:  # e.g. a busy machine
             note = f"found archs not timed: {err}"
             if type(err).__name__ == "BusyMachine":
                 print(f"WARNING: {note}", file=sys.stderr)
