@@ -350,3 +350,26 @@ def test_every_space_files_variants_pass_the_config_check(overrides):
     from nas.search.config import check_search_config
 
     check_search_config(compose_search(*overrides))
+
+
+# --- FBNet's latency term is read in the space's own unit, not in ms ------------------------------------
+@pytest.mark.parametrize("scale", [0.1, 1.0, 10.0])
+def test_fbnet_latency_term_is_the_same_on_a_faster_or_slower_machine(scale):
+    """A machine 10x faster (the cheapest arch under 1 ms: log(ms) <= 0) made the search collapse onto
+    all-`skip`; the term must not depend on the unit the table's costs are in."""
+    import torch
+
+    from nas.strategies.fbnet import FBNetOptions
+    from nas.strategies.fbnet_latency import LatencyModel, fbnet_loss
+
+    base = {"a": torch.tensor([0.0, 0.4, 1.2]), "b": torch.tensor([0.1, 0.9, 2.0])}
+    model = LatencyModel(0.2 * scale, {k: v * scale for k, v in base.items()})
+    ref = LatencyModel(0.2, base)
+    opts, ce = FBNetOptions(), torch.tensor(1.5)
+    for lat in (0.3, 1.0, 3.4):  # the cheapest arch (0.3), a middle one, the dearest
+        assert float(fbnet_loss(ce, torch.tensor(lat * scale), opts, model)) == pytest.approx(
+            float(fbnet_loss(ce, torch.tensor(lat), opts, ref)), rel=1e-5)
+    assert float(fbnet_loss(ce, torch.tensor(0.3 * scale), opts, model)) == pytest.approx(1.5 * opts.alpha, rel=1e-4)
+    lat = torch.tensor(0.5 * scale, requires_grad=True)  # log = 1 at the cheapest arch (above); just dearer:
+    fbnet_loss(ce, lat, opts, model).backward()
+    assert float(lat.grad) > 0  # costs more, also below 1 ms

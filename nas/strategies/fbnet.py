@@ -5,7 +5,8 @@ Weights ``w`` (SGD with momentum, cosine schedule) train on the weight split; ar
 both with the toolkit's one training loop (``nas.loops.train_epoch``). The Gumbel-softmax temperature
 starts at ``tau0`` and decays by ``tau_decay`` per epoch. The loss is
 
-    CE(a, w_a) * alpha * log(LAT(a)) ** beta                           (no target; FBNet eq. 2)
+    CE(a, w_a) * alpha * log(LAT(a) / u) ** beta                       (no target; FBNet eq. 2, u: the
+                                                                       cheapest arch's latency / e)
     CE(a, w_a) + penalty * relu(LAT(a) / target_ms - 1)                (with latency.target_ms)
 
 with ``LAT`` the expected latency under the current Gumbel-softmax weights from the latency source's

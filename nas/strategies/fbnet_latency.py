@@ -4,6 +4,7 @@ that weighs a cross-entropy with a latency (``fbnet_loss``: FBNet's eq. 2, or a 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Dict, Optional
 
@@ -36,6 +37,14 @@ class LatencyModel:
         return self.const_ms + sum(float(self.costs[l][m.names.index(arch.choices[l])])
                                    for l, m in supernet.mixed_ops().items())
 
+    @property
+    def unit_ms(self) -> float:
+        """The unit FBNet's ``log(LAT)`` reads latency in: the space's cheapest arch over e, so that arch has
+        log = 1 on every machine. In raw ms the term depended on the machine's speed: where the cheapest
+        archs run under 1 ms, log(LAT) <= 0 and the search collapsed onto them (all layers ``skip``)."""
+        floor = self.const_ms + sum(float(c.min()) for c in self.costs.values())
+        return max(floor, 1e-6) / math.e
+
     def of_probs(self, supernet) -> float:
         """Latency expected under the current (noise-free) distribution."""
         return self.const_ms + sum(float((m.probs().detach().cpu() * self.costs[l]).sum())
@@ -46,5 +55,6 @@ def fbnet_loss(ce: torch.Tensor, lat: torch.Tensor, opts, latency: LatencyModel)
     """FBNet's loss of a cross-entropy and a latency (``opts``: alpha and beta of FBNetOptions)."""
     if latency.target_ms:
         return ce + latency.penalty * F.relu(lat / latency.target_ms - 1.0)
-    # log(LAT) must stay positive for the fractional power: latencies below 1 ms are clamped to 1.001 ms
-    return ce * opts.alpha * torch.log(lat.clamp_min(1.001)) ** opts.beta
+    # LAT in units of the cheapest arch / e (``LatencyModel.unit_ms``): log(LAT) >= 1, whatever the
+    # machine's speed (the clamp only guards a calibration whose costs undercut that floor)
+    return ce * opts.alpha * torch.log((lat / latency.unit_ms).clamp_min(math.e)) ** opts.beta
