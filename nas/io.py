@@ -13,11 +13,12 @@ def _umask() -> int:
     """The process's umask, read without changing it where Linux tells it (``/proc/self/status``)."""
     try:
         with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except OSError:
-        pass
+            status = f.read()
+    except OSError:  # not Linux: read it by setting it back
+        status = ""
+    for line in status.splitlines():
+        if line.startswith("Umask:"):
+            return int(line.split()[1], 8)
     mask = os.umask(0o022)
     os.umask(mask)
     return mask

@@ -1,22 +1,16 @@
 """``bench/export_runtimes.py``: a format failing its check is recorded and the net exported again without it."""
 
-import importlib.util
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
 from nas.errors import NasError
 from nas.export.runtimes import FormatError
-
-BENCH = Path(__file__).resolve().parents[1] / "bench" / "export_runtimes.py"
+from bench_script import load_bench_script
 
 
 def load_bench():
-    spec = importlib.util.spec_from_file_location("export_runtimes", BENCH)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
-    return bench
+    return load_bench_script("export_runtimes")
 
 
 def fake_export(bad):

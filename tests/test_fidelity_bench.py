@@ -1,23 +1,17 @@
 """``bench/evaluator_fidelity.py`` at toy scale: a trained ground truth on digits, and an external one."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
 from nas.profile import count_macs
 from nas.space import load_space
 from test_nb201 import BENCH as NB201, needs_data
-
-BENCH = Path(__file__).resolve().parents[1] / "bench" / "evaluator_fidelity.py"
+from bench_script import load_bench_script
 
 
 def load_bench():
-    spec = importlib.util.spec_from_file_location("evaluator_fidelity", BENCH)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
-    return bench
+    return load_bench_script("evaluator_fidelity")
 
 
 @pytest.mark.slow  # 11 s: the whole bench at toy scale

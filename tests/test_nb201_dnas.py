@@ -1,25 +1,20 @@
 """``bench/nb201_dnas.py`` at toy scale: the search runs, the derived arch is looked up in the benchmark,
 the latency model is the benchmark's, errors are one line. Needs nb201_hw.npz (skips without it)."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from nas.space import load_space
 from test_nb201 import BENCH, needs_data
+from bench_script import load_bench_script
 
-SCRIPT = Path(__file__).resolve().parents[1] / "bench" / "nb201_dnas.py"
 pytestmark = needs_data
 
 
 def load_bench():
-    spec = importlib.util.spec_from_file_location("nb201_dnas", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_bench_script("nb201_dnas")
 
 
 def test_latency_model_is_the_benchmarks():

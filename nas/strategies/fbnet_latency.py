@@ -4,6 +4,7 @@ that weighs a cross-entropy with a latency (``fbnet_loss``: FBNet's eq. 2, or a 
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Dict, Optional
@@ -37,7 +38,7 @@ class LatencyModel:
         return self.const_ms + sum(float(self.costs[l][m.names.index(arch.choices[l])])
                                    for l, m in supernet.mixed_ops().items())
 
-    @property
+    @functools.cached_property  # the costs are fixed; read on every training step
     def unit_ms(self) -> float:
         """The unit FBNet's ``log(LAT)`` reads latency in: the space's cheapest arch over e, so that arch has
         log = 1 on every machine. In raw ms the term depended on the machine's speed: where the cheapest
