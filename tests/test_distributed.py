@@ -8,8 +8,10 @@ theta), Gumbel draws the same on both ranks.
 """
 
 import copy
+import gc
 import os
 import tempfile
+import warnings
 from pathlib import Path
 
 import pytest
@@ -125,14 +127,26 @@ def _worker(rank, world, init_file, out, space_path, jobs):
     try:
         for name, job in jobs:
             torch.save(job(space_path), Path(out) / f"{name}_{rank}.pt")
+        torch.distributed.barrier()  # no rank leaves the group while the other still talks to it
     finally:
+        gc.collect()  # DDP wrappers hold the group: let them go before it is destroyed, not at interpreter exit
         torch.distributed.destroy_process_group()
 
 
 def spawn(jobs, space_path, world=2):
-    """Run ``jobs`` [(name, fn(space_path) -> picklable)] on ``world`` gloo ranks; {name: [result per rank]}."""
+    """Run ``jobs`` [(name, fn(space_path) -> picklable)] on ``world`` gloo ranks; {name: [result per rank]}.
+
+    A rank killed by a signal *after* every result was written (a gloo teardown abort, seen once in CI:
+    "terminate called without an active exception" after the jobs) is reported as a warning: the
+    results are complete and are what the tests compare. Killed before that, the spawn fails."""
     with tempfile.TemporaryDirectory() as tmp:
-        mp.spawn(_worker, args=(world, os.path.join(tmp, "pg"), tmp, str(space_path), jobs), nprocs=world)
+        files = [Path(tmp) / f"{name}_{r}.pt" for name, _ in jobs for r in range(world)]
+        try:
+            mp.spawn(_worker, args=(world, os.path.join(tmp, "pg"), tmp, str(space_path), jobs), nprocs=world)
+        except mp.ProcessExitedException as err:
+            if err.signal_name is None or not all(f.exists() for f in files):
+                raise
+            warnings.warn(f"a gloo rank died at teardown after writing its results: {err}")
         return {name: [torch.load(Path(tmp) / f"{name}_{r}.pt", weights_only=False) for r in range(world)]
                 for name, _ in jobs}
 
