@@ -10,8 +10,14 @@ CIFAR-10 training images, theta Adam (``--theta-lr`` 3e-4, weight decay 1e-3) on
 64, no augmentation (GDAS's recipe, Dong & Yang 2019); Gumbel temperature from ``--tau0`` 10 down to
 ``--tau-end`` 0.1 over the planned rounds. FBNet alternates per epoch; here an "epoch" is a round of
 ``--round-steps`` weight steps then as many theta steps, so weights and theta alternate every few
-dozen steps. Rounds run until ``--rounds`` or until the next round would overrun ``--budget-min``.
-``--warmup-rounds`` weights-only rounds come first. ``--cells`` (default the benchmark's 5) and
+dozen steps. ``--rounds auto`` (the default) plans the rounds from the budget: one probe round (a
+weight and a theta phase, on a throwaway supernet, its time counted in the budget) is timed and the
+rounds are as many as fit, so the temperature and the weights' cosine schedule end with the budget on
+any machine and load; the loop still stops before a round that would overrun ``--budget-min``.
+``--warmup-frac`` of the rounds (default 0.25; FBNet warms up 10 of 90 epochs, ProxylessNAS 40 of 160)
+come first and train the weights only, uniformly sampled, so that theta is not steered by convolutions
+whose outputs are still noise (the collapse to parameter-free ops measured without it);
+``--warmup-rounds`` sets their number instead. ``--cells`` (default the benchmark's 5) and
 ``--resolution`` (32) shrink the supernet for CPU; the benchmark's figures are of the full network.
 
 Latency: without ``--target-ms`` the loss is plain cross-entropy (as GDAS). With it, FBNet's
@@ -85,6 +91,39 @@ def space_with_cells(cells: int, tmp: Path) -> Path:
     return path
 
 
+def plan_rounds(args, make_search, budget: float):
+    """(rounds, warm-up rounds, probe seconds): ``--rounds`` as given, or as many as ``budget`` holds after a
+    timed probe round of a throwaway search (a warm-up round, weights only, costs about half a round)."""
+    frac = args.warmup_frac if args.warmup_rounds is None else None
+    if not (frac is None or 0.0 <= frac < 1.0):
+        raise NasError("--warmup-frac", "value", "a fraction in [0, 1)", frac)
+    if args.rounds != "auto":
+        try:
+            rounds = int(args.rounds)
+        except ValueError:
+            raise NasError("--rounds", "value", "a positive integer or auto", args.rounds) from None
+        if rounds < 1:
+            raise NasError("--rounds", "value", "a positive integer or auto", args.rounds)
+        warmup = args.warmup_rounds if frac is None else int(round(frac * rounds))
+        if not 0 <= warmup < rounds:
+            raise NasError("--warmup-rounds", "value", f"fewer than --rounds ({rounds})", warmup)
+        return rounds, warmup, 0.0
+    t0 = time.perf_counter()
+    make_search(2, 0).run_epoch()
+    probe = time.perf_counter() - t0
+    left = budget - probe
+    if frac is None:
+        rounds = args.warmup_rounds + max(1, int((left - 0.5 * probe * args.warmup_rounds) / probe))
+        warmup = args.warmup_rounds
+    else:
+        rounds = max(1, int(left / (probe * (1 - 0.5 * frac))))
+        warmup = int(round(frac * rounds))
+    warmup = min(warmup, rounds - 1)
+    print(f"probe round {probe:.1f} s: {rounds} rounds planned ({warmup} weights only) in "
+          f"{left / 60:.1f} min left of the budget", flush=True)
+    return rounds, warmup, round(probe, 1)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0], epilog=__doc__.split("\n\n", 1)[1],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -94,9 +133,11 @@ def main(argv=None) -> int:
     ap.add_argument("--val-images", type=int, default=1000, help="test images for the shared-weight figure")
     ap.add_argument("--mode", default="hard", help="hard (GDAS-like single path) | soft (Gumbel-softmax mixing)")
     ap.add_argument("--budget-min", type=float, default=60.0, help="wall-time budget of the search (minutes)")
-    ap.add_argument("--rounds", type=int, default=40, help="planned rounds (the temperature schedule's length)")
+    ap.add_argument("--rounds", default="auto", help="planned rounds (the temperature and learning-rate schedules' "
+                    "length); auto: as many as the budget holds, from a timed probe round")
     ap.add_argument("--round-steps", type=int, default=40, help="weight steps (and theta steps) per round")
-    ap.add_argument("--warmup-rounds", type=int, default=0, help="weights-only rounds first")
+    ap.add_argument("--warmup-frac", type=float, default=0.25, help="fraction of the rounds that train weights only")
+    ap.add_argument("--warmup-rounds", type=int, help="weights-only rounds first (overrides --warmup-frac)")
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--w-lr", type=float, default=0.025)
     ap.add_argument("--theta-lr", type=float, default=3e-4)
@@ -144,16 +185,22 @@ def run(args, command: str) -> int:
                        f"({lat_all.min():.3f}..{lat_all.max():.3f} ms), got {target}")
     # no target: a target every arch meets makes the loss plain cross-entropy
     model = LatencyModel(const, costs, target if target else float(lat_all.max()) * 10, args.penalty)
-    rounds = args.rounds
-    decay = (args.tau_end / args.tau0) ** (1.0 / max(1, rounds - args.warmup_rounds - 1))
-    opts = FBNetOptions(epochs=rounds, warmup_epochs=args.warmup_rounds, batch_size=args.batch, mode=args.mode,
-                        w_lr=args.w_lr, w_weight_decay=5e-4, theta_lr=args.theta_lr, theta_weight_decay=1e-3,
-                        tau0=args.tau0, tau_decay=decay, max_steps_per_epoch=args.round_steps, samples=1,
-                        derive="target" if target else "argmax")
-    search = FBNetSearch(build_supernet(space), data, model, opts, seed=args.seed)
-    search.tau = lambda epoch: args.tau0 * decay ** max(0, epoch - args.warmup_rounds)
+
+    def make_search(rounds: int, warmup: int) -> FBNetSearch:
+        torch.manual_seed(args.seed)
+        decay = (args.tau_end / args.tau0) ** (1.0 / max(1, rounds - warmup - 1))
+        opts = FBNetOptions(epochs=rounds, warmup_epochs=warmup, batch_size=args.batch, mode=args.mode,
+                            w_lr=args.w_lr, w_weight_decay=5e-4, theta_lr=args.theta_lr, theta_weight_decay=1e-3,
+                            tau0=args.tau0, tau_decay=decay, max_steps_per_epoch=args.round_steps, samples=1,
+                            derive="target" if target else "argmax")
+        search = FBNetSearch(build_supernet(space), data, model, opts, seed=args.seed)
+        search.tau = lambda epoch: args.tau0 * decay ** max(0, epoch - warmup)
+        return search
+
     started = time.perf_counter()
     budget = args.budget_min * 60
+    rounds, warmup, probe_s = plan_rounds(args, make_search, budget)
+    search = make_search(rounds, warmup)
     trace = []
     while search.epoch < rounds:
         t0 = time.perf_counter()
@@ -175,7 +222,8 @@ def run(args, command: str) -> int:
     acc_all = bench.accuracy("cifar10")
     acc, lat = float(acc_all[idx]), float(lat_all[idx])
     record = {"command": command, "mode": args.mode, "rounds_run": search.epoch, "rounds_planned": rounds,
-              "round_steps": args.round_steps, "seconds": round(seconds, 1), "budget_min": args.budget_min,
+              "round_steps": args.round_steps, "warmup_rounds": warmup, "probe_s": probe_s,
+              "seconds": round(seconds, 1), "budget_min": args.budget_min,
               "images": args.images, "cells": args.cells, "resolution": args.resolution, "derived": text,
               "bench_acc": acc, "rank": int((acc_all > acc).sum()) + 1, "best_acc": float(acc_all.max()),
               "device": args.device, "latency_ms": lat, "latency_fit_mape": round(mape, 2),

@@ -77,8 +77,15 @@ def test_real_contention_is_seen():
     assert r.timed_seconds >= 0.4
 
 
+def busy_machine(monkeypatch, load=6.0, others=5.5):
+    """A machine other jobs keep busy, as every reading sees it: the load average and other processes'
+    CPU use."""
+    monkeypatch.setattr("os.getloadavg", lambda: (load, load, load))
+    monkeypatch.setattr("nas.latency.contention.cpu_of_others", lambda *a, **k: others)
+
+
 def test_build_refuses_a_busy_machine_and_saves_nothing(tmp_path, monkeypatch):
-    monkeypatch.setattr("os.getloadavg", lambda: (6.0, 6.0, 6.0))
+    busy_machine(monkeypatch)
     space = tiny_space(tmp_path)
     with pytest.raises(BusyMachine) as err:
         get_table(space, threads=1, cache_dir=tmp_path / "cache", calibrate=0, allow_busy=False, busy_wait=0, **FAST)
@@ -106,7 +113,7 @@ def test_search_latency_checks_refuse_a_busy_machine(tmp_path, monkeypatch):
     space = tiny_space(tmp_path)
     table = synthetic_table(space)
     table.fingerprint.update(target_fingerprint_here(space))
-    monkeypatch.setattr("os.getloadavg", lambda: (6.0, 6.0, 6.0))
+    busy_machine(monkeypatch)
     with pytest.raises(BusyMachine):
         measure_archs(table, space, [space.sample(__import__("random").Random(0))], passes=1, min_run_time=0.001,
                       allow_busy=False, busy_wait=0.0)  # refuse at once (the wait is tested apart)
@@ -140,3 +147,54 @@ def test_a_wait_that_ends_quiet_is_judged_by_the_load_after_it():
     load[0] = 0.3  # the other job ended; wait_for_quiet returned
     mon.restart()
     assert mon.report.loadavg_before == 0.3 and not mon.verdict().busy
+
+
+def test_a_load_average_of_this_jobs_own_making_is_not_a_busy_machine():
+    """The load average counts this process's own threads (its training a minute ago, a runtime's worker
+    threads): a high load with nothing else using the CPU now is quiet; with other processes using it,
+    busy, and the reason says how many cores they take."""
+    mon = Contention(1, loadavg=lambda: (3.0,) * 3, others=lambda: 0.1, n_cores=2, **fake_clock(1.0, 0.98, 0.01))
+    with mon.observe():
+        pass
+    r = mon.verdict()
+    assert not r.busy and r.others_cpu == 0.1
+    mon = Contention(1, loadavg=lambda: (3.0,) * 3, others=lambda: 1.8, n_cores=2, **fake_clock(1.0, 0.98, 0.01))
+    with mon.observe():
+        pass
+    r = mon.verdict()
+    assert r.busy and "other processes using 1.8 cores" in r.reasons[0]
+    quiet = Contention(1, loadavg=lambda: (0.2,) * 3, others=lambda: pytest.fail("read without need"), n_cores=2)
+    assert not quiet.busy_before  # a low load is not second-guessed (reading the CPU use costs a second)
+
+
+def test_the_wait_for_quiet_ends_when_other_processes_stop():
+    others = iter([1.9, 1.7, 0.2])
+    slept = []
+    wait_for_quiet(1, 60, False, "build", loadavg=lambda: (4.0,) * 3, others=lambda: next(others),
+                   sleep=slept.append)
+    assert len(slept) == 2  # the load average stays high (it decays over minutes); the CPU use fell
+    with pytest.raises(BusyMachine, match="other processes using 1.9 cores"):
+        wait_for_quiet(1, 0, False, "build", loadavg=lambda: (4.0,) * 3, others=lambda: 1.9)
+
+
+@pytest.mark.skipif(not __import__("os").path.exists("/proc/stat"), reason="reads Linux /proc/stat")
+def test_cpu_of_others_counts_other_processes_not_this_one():
+    import threading
+
+    from nas.latency.contention import cpu_of_others
+
+    if cpu_of_others(0.3) > 0.3:
+        pytest.skip("other processes use the CPU now: their share would blur both readings")
+    stop = time.monotonic() + 1.0
+    spinner = threading.Thread(target=lambda: [None for _ in iter(lambda: time.monotonic() < stop, False)])
+    spinner.start()  # this process busy on one core
+    mine = cpu_of_others(0.6)
+    spinner.join()
+    spin = subprocess.Popen([sys.executable, "-c", "import time\nt=time.time()\nwhile time.time()-t<3: pass"])
+    try:
+        time.sleep(0.3)
+        theirs = cpu_of_others(0.6)
+    finally:
+        spin.kill()
+        spin.wait()
+    assert mine < 0.5 < theirs, (mine, theirs)

@@ -55,3 +55,31 @@ def test_errors_are_one_line(tmp_path, capsys):
     assert "error: --target-ms: expected a latency within the benchmark's range on fpga" in capsys.readouterr().err
     assert bench.main([*TOY, "--mode", "gumbel", "--out", str(tmp_path / "r.jsonl")]) == 2
     assert "error: --mode: value: expected hard or soft, got 'gumbel'" in capsys.readouterr().err
+
+
+def test_rounds_auto_fills_the_budget_from_a_probe_round(tmp_path, capsys):
+    bench = load_bench()
+    out = tmp_path / "r.jsonl"
+    args = [a for a in TOY if a not in ("--rounds", "3")]
+    assert bench.main([*args[:-1], "0.25", "--rounds", "auto", "--warmup-frac", "0.5", "--out", str(out)]) == 0
+    r = json.loads(out.read_text())
+    probe, left = r["probe_s"], 15 - r["probe_s"]
+    assert probe > 0 and r["rounds_planned"] >= 2
+    # the planned rounds (warm-up ones at half a round) fill what the probe left of the budget, and one
+    # more would not fit (up to the rounding of the warm-up rounds, a quarter of a round)
+    planned_s = probe * (r["rounds_planned"] - 0.5 * r["warmup_rounds"])
+    assert left - 1.25 * probe < planned_s <= left + 0.25 * probe
+    assert r["warmup_rounds"] == min(round(0.5 * r["rounds_planned"]), r["rounds_planned"] - 1)
+    assert r["trace"][0]["round"] == 1 and r["rounds_run"] <= r["rounds_planned"]
+    assert "probe round" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--rounds", "many"], "error: --rounds: value: expected a positive integer or auto, got 'many'"),
+    (["--rounds", "3", "--warmup-rounds", "3"], "error: --warmup-rounds: value: expected fewer than --rounds (3)"),
+    (["--warmup-frac", "1.0"], "error: --warmup-frac: value: expected a fraction in [0, 1), got 1.0"),
+])
+def test_schedule_errors_are_one_line(tmp_path, capsys, flags, message):
+    bench = load_bench()
+    assert bench.main([*TOY, *flags, "--out", str(tmp_path / "r.jsonl")]) == 2
+    assert message in capsys.readouterr().err

@@ -6,7 +6,12 @@ a 2-core machine at load average 6 gave a calibrated MAPE of 38% and Kendall tau
 signals, each cheap:
 
 - load: ``os.getloadavg()`` against the cores left once this job's threads run (read before timing,
-  when this job does not yet count, and after);
+  when this job does not yet count, and after). The load average cannot tell whose threads it counts:
+  this job's own training a minute ago, its runtime's worker threads, the ``pip install`` just before.
+  So a load that says busy is confirmed by what it is meant to detect, the CPU other processes use now
+  (:func:`cpu_of_others`, ``/proc/stat`` minus this process over one second): a main job waited two
+  minutes after its own supernet training, and an OpenVINO build 120 s for its own worker threads, on
+  a machine nothing else used;
 - CPU time against wall time while timing: a timing loop runs all the time, so its process gets
   about ``threads`` seconds of CPU per second of wall time unless it waits for a core; on Linux the
   run-queue wait of this process's threads (``/proc/self/task/*/schedstat``) says the same directly;
@@ -52,6 +57,23 @@ def own_load(now: Optional[float] = None) -> float:
     return _OWN["threads"] * math.exp(-max(0.0, now - _OWN["until"]) / 60.0)
 
 
+def cpu_of_others(window: float = 1.0, sleep: Callable[[float], None] = time.sleep) -> Optional[float]:
+    """Cores' worth of CPU time used by every process but this one over the next ``window`` seconds
+    (Linux ``/proc/stat`` against this process's CPU time, all its threads), or ``None`` elsewhere."""
+    def busy_s() -> float:
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:9]]  # user nice system idle iowait irq softirq steal
+        return (v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / os.sysconf("SC_CLK_TCK")
+
+    try:
+        b0, c0, t0 = busy_s(), time.process_time(), time.monotonic()
+        sleep(window)
+        b1, c1, t1 = busy_s(), time.process_time(), time.monotonic()
+    except (OSError, ValueError, IndexError):
+        return None
+    return max(0.0, (b1 - b0) - (c1 - c0)) / max(t1 - t0, 1e-3)
+
+
 def cores() -> int:
     try:
         return len(os.sched_getaffinity(0))
@@ -80,6 +102,7 @@ class LoadReport:
     cores: int
     loadavg_before: Optional[float] = None
     loadavg_after: Optional[float] = None
+    others_cpu: Optional[float] = None  # cores other processes used before timing (read when the load said busy)
     cpu_share: Optional[float] = None  # CPU time / (wall time x threads) while timing
     wait_share: Optional[float] = None  # run-queue wait / wall time while timing
     reference_spread: Optional[float] = None  # IQR / median of the reference's blocks
@@ -93,17 +116,21 @@ class LoadReport:
 
 
 class Contention:
-    """Gathers the signals while timing. ``loadavg``, ``clock``, ``cpu`` and ``wait`` can be
-    replaced (tests inject readings)."""
+    """Gathers the signals while timing. ``loadavg``, ``others``, ``clock``, ``cpu`` and ``wait`` can be
+    replaced (tests inject readings; an injected ``loadavg`` without ``others`` is taken as the whole
+    truth: no reading of the real machine's CPU use confirms or overrules it)."""
 
     def __init__(self, threads: int, *, loadavg: Optional[Callable[[], Tuple[float, float, float]]] = None,
                  cpu: Callable[[], float] = time.process_time, wait: Callable[[], Optional[float]] = run_queue_wait,
-                 clock: Callable[[], float] = time.perf_counter, n_cores: Optional[int] = None):
+                 clock: Callable[[], float] = time.perf_counter, n_cores: Optional[int] = None,
+                 others: Optional[Callable[[], Optional[float]]] = None):
         self.threads, self.cpu, self.wait, self.clock = threads, cpu, wait, clock
         self.loadavg = loadavg or (lambda: os.getloadavg())
+        self.others = others or ((lambda: None) if loadavg else (lambda: cpu_of_others()))
         self.cores = n_cores or cores()
         self.report = LoadReport(threads, self.cores, loadavg_before=self._load())
         self.own_before = own_load()
+        self.busy_before = self.busy_load(self.report.loadavg_before, running=False, own=self.own_before)
         self.wall = self.cpu_time = self.waited = 0.0
         self.has_wait = True
 
@@ -112,6 +139,8 @@ class Contention:
         monitor was made is then stale, and a wait that ended quiet must not be judged by it)."""
         self.report.loadavg_before = self._load()
         self.own_before = own_load()
+        self.report.others_cpu = None
+        self.busy_before = self.busy_load(self.report.loadavg_before, running=False, own=self.own_before)
 
     def _load(self) -> Optional[float]:
         try:
@@ -121,12 +150,21 @@ class Contention:
 
     def busy_load(self, load: Optional[float], running: bool, own: Optional[float] = None) -> bool:
         """Load average above what the cores left for others allow (``running``: this job's threads
-        are part of it; else what this process's earlier timing still adds, ``own``, is discounted)."""
+        are part of it; else what this process's earlier timing still adds, ``own``, is discounted) and,
+        before timing, other processes' CPU use now above it too (:func:`cpu_of_others`; read only when
+        the load says busy, recorded as ``others_cpu``)."""
         if load is None:
             return False
         if not running:
             load -= own_load() if own is None else own
-        return load > self.cores - (0 if running else self.threads) + LOAD_SLACK
+        room = self.cores - (0 if running else self.threads) + LOAD_SLACK
+        if load <= room:
+            return False
+        if running:
+            return True
+        others = self.others()
+        self.report.others_cpu = others
+        return others is None or others > room
 
     @contextmanager
     def observe(self) -> Iterator[None]:
@@ -161,9 +199,9 @@ class Contention:
         if self.wall > 0:
             r.cpu_share = self.cpu_time / (self.wall * self.threads)
             r.wait_share = self.waited / self.wall if self.has_wait else None
-        if self.busy_load(r.loadavg_before, running=False, own=self.own_before):
+        if self.busy_before:
             r.reasons.append(f"load average {r.loadavg_before:.2f} before timing on {self.cores} cores "
-                             f"({self.threads} thread(s) needed)")
+                             f"({self.threads} thread(s) needed){_others_text(r.others_cpu)}")
         if r.wait_share is not None and r.wait_share > MAX_WAIT_SHARE:
             r.reasons.append(f"timing threads waited for a core {r.wait_share:.0%} of the time")
         elif r.wait_share is None and self.threads == 1 and r.cpu_share is not None and r.cpu_share < MIN_CPU_SHARE:
@@ -172,6 +210,10 @@ class Contention:
             r.reasons.append(f"the reference network's blocks spread by {r.reference_spread:.0%} (IQR/median)")
         r.busy = bool(r.reasons)
         return r
+
+
+def _others_text(others: Optional[float]) -> str:
+    return "" if others is None else f", other processes using {others:.1f} cores"
 
 
 ENV_ALLOW = "NAS_ALLOW_BUSY"
@@ -201,21 +243,26 @@ def enforce(report: LoadReport, allow_busy: Optional[bool], what: str) -> LoadRe
 
 def wait_for_quiet(threads: int, seconds: float, allow_busy: Optional[bool], what: str,
                    loadavg: Optional[Callable[[], Tuple[float, float, float]]] = None,
-                   poll: float = 5.0, sleep: Callable[[float], None] = time.sleep) -> Optional[float]:
-    """Before timing: wait up to ``seconds`` for the load average to leave room for ``threads``;
-    then refuse (or warn, ``allow_busy``). Returns the last load average read."""
-    mon = Contention(threads, loadavg=loadavg)
+                   poll: float = 5.0, sleep: Callable[[float], None] = time.sleep,
+                   others: Optional[Callable[[], Optional[float]]] = None) -> Optional[float]:
+    """Before timing: wait up to ``seconds`` for the load average (confirmed by other processes' CPU use,
+    see :meth:`Contention.busy_load`) to leave room for ``threads``; then refuse (or warn,
+    ``allow_busy``). Returns the last load average read."""
+    mon = Contention(threads, loadavg=loadavg, others=others)
     if resolve_allow(allow_busy):
         seconds = 0.0  # forced: no waiting (the build's own checks still warn and record)
     deadline = time.monotonic() + seconds
     load = mon.report.loadavg_before
-    while mon.busy_load(load, running=False) and time.monotonic() < deadline:
-        print(f"{what}: load average {load:.2f} on {mon.cores} cores; waiting for a quieter window "
-              f"(up to {seconds:.0f} s)", file=sys.stderr)
+    busy = mon.busy_before
+    while busy and time.monotonic() < deadline:
+        print(f"{what}: load average {load:.2f} on {mon.cores} cores{_others_text(mon.report.others_cpu)}; "
+              f"waiting for a quieter window (up to {seconds:.0f} s)", file=sys.stderr)
         sleep(min(poll, max(0.0, deadline - time.monotonic())))
         load = mon._load()
-    if mon.busy_load(load, running=False) and not resolve_allow(allow_busy):
-        r = LoadReport(threads, mon.cores, loadavg_before=load, busy=True,
-                       reasons=[f"load average {load:.2f} on {mon.cores} cores ({threads} thread(s) needed)"])
+        busy = mon.busy_load(load, running=False)
+    if busy and not resolve_allow(allow_busy):
+        r = LoadReport(threads, mon.cores, loadavg_before=load, others_cpu=mon.report.others_cpu, busy=True,
+                       reasons=[f"load average {load:.2f} on {mon.cores} cores ({threads} thread(s) needed)"
+                                f"{_others_text(mon.report.others_cpu)}"])
         enforce(r, allow_busy, what)
     return load
