@@ -10,9 +10,9 @@ CIFAR-10 training images, theta Adam (``--theta-lr`` 3e-4, weight decay 1e-3) on
 64, no augmentation (GDAS's recipe, Dong & Yang 2019); Gumbel temperature from ``--tau0`` 10 down to
 ``--tau-end`` 0.1 over the planned rounds. FBNet alternates per epoch; here an "epoch" is a round of
 ``--round-steps`` weight steps then as many theta steps, so weights and theta alternate every few
-dozen steps. ``--rounds auto`` (the default) plans the rounds from the budget: one probe round (a
-weight and a theta phase, on a throwaway supernet, its time counted in the budget) is timed and the
-rounds are as many as fit, so the temperature and the weights' cosine schedule end with the budget on
+dozen steps. ``--rounds auto`` (the default) plans the rounds from the budget: two probe rounds (a
+weight and a theta phase each, on a throwaway supernet, their time counted in the budget) are timed and
+the rounds are as many as fit at the second one's time (the first also pays for building the search), so the temperature and the weights' cosine schedule end with the budget on
 any machine and load; the loop still stops before a round that would overrun ``--budget-min``.
 ``--warmup-frac`` of the rounds (default 0.25; FBNet warms up 10 of 90 epochs, ProxylessNAS 40 of 160)
 come first and train the weights only, uniformly sampled, so that theta is not steered by convolutions
@@ -92,8 +92,9 @@ def space_with_cells(cells: int, tmp: Path) -> Path:
 
 
 def plan_rounds(args, make_search, budget: float):
-    """(rounds, warm-up rounds, probe seconds): ``--rounds`` as given, or as many as ``budget`` holds after a
-    timed probe round of a throwaway search (a warm-up round, weights only, costs about half a round)."""
+    """(rounds, warm-up rounds, probe seconds, seconds per round): ``--rounds`` as given, or as many as
+    ``budget`` holds after two timed probe rounds of a throwaway search, read from the second (a warm-up
+    round, weights only, costs about half a round)."""
     frac = args.warmup_frac if args.warmup_rounds is None else None
     if not (frac is None or 0.0 <= frac < 1.0):
         raise NasError("--warmup-frac", "value", "a fraction in [0, 1)", frac)
@@ -107,21 +108,27 @@ def plan_rounds(args, make_search, budget: float):
         warmup = args.warmup_rounds if frac is None else int(round(frac * rounds))
         if not 0 <= warmup < rounds:
             raise NasError("--warmup-rounds", "value", f"fewer than --rounds ({rounds})", warmup)
-        return rounds, warmup, 0.0
+        return rounds, warmup, 0.0, None
+    # the first round of a fresh search also pays for building it and first calls (measured 11-17 s where
+    # the rounds after it took 8-14 s): the plan reads the second one
     t0 = time.perf_counter()
-    make_search(2, 0).run_epoch()
-    probe = time.perf_counter() - t0
-    left = budget - probe
+    probe_search = make_search(3, 0)
+    probe_search.run_epoch()
+    t1 = time.perf_counter()
+    probe_search.run_epoch()
+    t2 = time.perf_counter()
+    per_round, spent = t2 - t1, t2 - t0
+    left = budget - spent
     if frac is None:
-        rounds = args.warmup_rounds + max(1, int((left - 0.5 * probe * args.warmup_rounds) / probe))
+        rounds = args.warmup_rounds + max(1, int((left - 0.5 * per_round * args.warmup_rounds) / per_round))
         warmup = args.warmup_rounds
     else:
-        rounds = max(1, int(left / (probe * (1 - 0.5 * frac))))
+        rounds = max(1, int(left / (per_round * (1 - 0.5 * frac))))
         warmup = int(round(frac * rounds))
     warmup = min(warmup, rounds - 1)
-    print(f"probe round {probe:.1f} s: {rounds} rounds planned ({warmup} weights only) in "
-          f"{left / 60:.1f} min left of the budget", flush=True)
-    return rounds, warmup, round(probe, 1)
+    print(f"probe: 2 rounds in {spent:.1f} s, the second {per_round:.1f} s: {rounds} rounds planned ({warmup} "
+          f"weights only) in {left / 60:.1f} min left of the budget", flush=True)
+    return rounds, warmup, round(spent, 3), round(per_round, 4)
 
 
 def main(argv=None) -> int:
@@ -134,7 +141,7 @@ def main(argv=None) -> int:
     ap.add_argument("--mode", default="hard", help="hard (GDAS-like single path) | soft (Gumbel-softmax mixing)")
     ap.add_argument("--budget-min", type=float, default=60.0, help="wall-time budget of the search (minutes)")
     ap.add_argument("--rounds", default="auto", help="planned rounds (the temperature and learning-rate schedules' "
-                    "length); auto: as many as the budget holds, from a timed probe round")
+                    "length); auto: as many as the budget holds, from two timed probe rounds")
     ap.add_argument("--round-steps", type=int, default=40, help="weight steps (and theta steps) per round")
     ap.add_argument("--warmup-frac", type=float, default=0.25, help="fraction of the rounds that train weights only")
     ap.add_argument("--warmup-rounds", type=int, help="weights-only rounds first (overrides --warmup-frac)")
@@ -199,7 +206,7 @@ def run(args, command: str) -> int:
 
     started = time.perf_counter()
     budget = args.budget_min * 60
-    rounds, warmup, probe_s = plan_rounds(args, make_search, budget)
+    rounds, warmup, probe_s, round_s = plan_rounds(args, make_search, budget)
     search = make_search(rounds, warmup)
     trace = []
     while search.epoch < rounds:
@@ -223,6 +230,7 @@ def run(args, command: str) -> int:
     acc, lat = float(acc_all[idx]), float(lat_all[idx])
     record = {"command": command, "mode": args.mode, "rounds_run": search.epoch, "rounds_planned": rounds,
               "round_steps": args.round_steps, "warmup_rounds": warmup, "probe_s": probe_s,
+              "probe_round_s": round_s,
               "seconds": round(seconds, 1), "budget_min": args.budget_min,
               "images": args.images, "cells": args.cells, "resolution": args.resolution, "derived": text,
               "bench_acc": acc, "rank": int((acc_all > acc).sum()) + 1, "best_acc": float(acc_all.max()),

@@ -57,21 +57,21 @@ def test_errors_are_one_line(tmp_path, capsys):
     assert "error: --mode: value: expected hard or soft, got 'gumbel'" in capsys.readouterr().err
 
 
-def test_rounds_auto_fills_the_budget_from_a_probe_round(tmp_path, capsys):
+def test_rounds_auto_fills_the_budget_from_probe_rounds(tmp_path, capsys):
     bench = load_bench()
     out = tmp_path / "r.jsonl"
     args = [a for a in TOY if a not in ("--rounds", "3")]
     assert bench.main([*args[:-1], "0.25", "--rounds", "auto", "--warmup-frac", "0.5", "--out", str(out)]) == 0
     r = json.loads(out.read_text())
-    probe, left = r["probe_s"], 15 - r["probe_s"]
-    assert probe > 0 and r["rounds_planned"] >= 2
+    probe, left = r["probe_round_s"], 15 - r["probe_s"]
+    assert 0 < probe < r["probe_s"] and r["rounds_planned"] >= 2
     # the planned rounds (warm-up ones at half a round) fill what the probe left of the budget, and one
     # more would not fit (up to the rounding of the warm-up rounds, a quarter of a round)
     planned_s = probe * (r["rounds_planned"] - 0.5 * r["warmup_rounds"])
     assert left - 1.25 * probe < planned_s <= left + 0.25 * probe
     assert r["warmup_rounds"] == min(round(0.5 * r["rounds_planned"]), r["rounds_planned"] - 1)
     assert r["trace"][0]["round"] == 1 and r["rounds_run"] <= r["rounds_planned"]
-    assert "probe round" in capsys.readouterr().out
+    assert "probe: 2 rounds" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("flags, message", [
