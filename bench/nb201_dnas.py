@@ -24,7 +24,11 @@ Latency: without ``--target-ms`` the loss is plain cross-entropy (as GDAS). With
 ``CE + penalty * relu(LAT / target - 1)`` where ``LAT`` is the expected latency under an additive model
 (a constant plus one cost per edge and op) fitted by least squares to the benchmark's measured latencies
 on ``--device`` (its fit error is printed); the derived arch is then the most probable one whose model
-latency is within 5% below the target (FBNet's ``derive=target``). Reported: the derived arch's true
+latency is within 5% below the target (FBNet's ``derive=target``). Without a target the found arch is
+picked as the toolkit's FBNet picks it by default (``derive=sampled``): of theta's argmax and ``--samples``
+draws of the final distribution, the lowest cross-entropy with the shared weights on ``--val-images``
+held out of the theta half of the training images (no test image is seen by the search; ``--samples 0``:
+the argmax alone, which is reported too). Reported: the derived arch's true
 CIFAR-10 test accuracy and latency, the benchmark's best arch and best arch within the target, the
 derived arch's rank, beside published DNAS results in this space. Appends a JSON line to ``--out``.
 """
@@ -44,7 +48,7 @@ import torch
 import yaml
 
 from nas.benchmarks import NB201Bench
-from nas.data import SearchData, resize, search_data
+from nas.data import SearchData, resize, search_data, split
 from nas.errors import NasError
 from nas.space import load_space
 from nas.strategies.fbnet import FBNetOptions, FBNetSearch, LatencyModel
@@ -137,7 +141,10 @@ def main(argv=None) -> int:
     ap.add_argument("--root", default="/work/data", help="CIFAR-10 root (holds cifar-10-batches-py)")
     ap.add_argument("--data", default="cifar10", help="cifar10 (digits: a toy run of the machinery)")
     ap.add_argument("--images", type=int, default=50000, help="training images, split 50/50 weights / theta")
-    ap.add_argument("--val-images", type=int, default=1000, help="test images for the shared-weight figure")
+    ap.add_argument("--val-images", type=int, default=1000, help="training images held out of the theta half: the "
+                    "shared-weight figures and the final pick (the search sees no test image)")
+    ap.add_argument("--samples", type=int, default=6, help="draws of the final distribution the found arch is picked "
+                    "from with theta's argmax (lowest validation loss; FBNet's derive=sampled); 0: the argmax")
     ap.add_argument("--mode", default="hard", help="hard (GDAS-like single path) | soft (Gumbel-softmax mixing)")
     ap.add_argument("--budget-min", type=float, default=60.0, help="wall-time budget of the search (minutes)")
     ap.add_argument("--rounds", default="auto", help="planned rounds (the temperature and learning-rate schedules' "
@@ -173,6 +180,10 @@ def run(args, command: str) -> int:
     torch.manual_seed(args.seed)
     if args.mode not in ("hard", "soft"):
         raise NasError("--mode", "value", "hard or soft", args.mode)
+    if args.samples < 0:
+        raise NasError("--samples", "value", "a count >= 0", args.samples)
+    if args.val_images < 1:
+        raise NasError("--val-images", "value", "a count >= 1", args.val_images)
     bench = NB201Bench(args.benchmark)
     load0 = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
@@ -180,8 +191,10 @@ def run(args, command: str) -> int:
         root = None if args.data == "digits" else args.root
         native = args.resolution if args.data == "digits" else 32  # CIFAR-10 is read at 32 px, then resized
         data = search_data(args.data, root, resolution=native, arch_fraction=0.5, limit_train=args.images,
-                           limit_val=None if args.data == "digits" else args.val_images, seed=args.seed)
-        data = SearchData(*(resize(d, args.resolution) for d in (data.weight, data.arch, data.val)))
+                           limit_val=1, seed=args.seed)
+        # validation: held out of the theta half (the test images are the benchmark's, never the search's)
+        val, arch = split(data.arch, [min(0.5, args.val_images / len(data.arch)), 1.0], args.seed + 3)
+        data = SearchData(*(resize(d, args.resolution) for d in (data.weight, arch, val)))
         space = load_space(path, variant="cifar10", resolution=args.resolution, num_classes=data.num_classes)
     bench.check_space(space)
     const, costs, mape = fit_latency(bench, args.device, space)
@@ -198,8 +211,8 @@ def run(args, command: str) -> int:
         decay = (args.tau_end / args.tau0) ** (1.0 / max(1, rounds - warmup - 1))
         opts = FBNetOptions(epochs=rounds, warmup_epochs=warmup, batch_size=args.batch, mode=args.mode,
                             w_lr=args.w_lr, w_weight_decay=5e-4, theta_lr=args.theta_lr, theta_weight_decay=1e-3,
-                            tau0=args.tau0, tau_decay=decay, max_steps_per_epoch=args.round_steps, samples=1,
-                            derive="target" if target else "argmax")
+                            tau0=args.tau0, tau_decay=decay, max_steps_per_epoch=args.round_steps, samples=args.samples,
+                            derive="target" if target else ("sampled" if args.samples else "argmax"))
         search = FBNetSearch(build_supernet(space), data, model, opts, seed=args.seed)
         search.tau = lambda epoch: args.tau0 * decay ** max(0, epoch - warmup)
         return search
@@ -223,16 +236,21 @@ def run(args, command: str) -> int:
         if time.perf_counter() - started + took > budget:
             break
     seconds = time.perf_counter() - started
-    arch = search.derive()
+    acc_all = bench.accuracy("cifar10")
+    argmax_text = space.to_string(search.derive())
+    arch, how = search.pick([a for a, _ in search.samples(args.samples, args.seed)])
+    if how:
+        print(how)
     text = space.to_string(arch)
     idx = bench.index(text)
-    acc_all = bench.accuracy("cifar10")
     acc, lat = float(acc_all[idx]), float(lat_all[idx])
     record = {"command": command, "mode": args.mode, "rounds_run": search.epoch, "rounds_planned": rounds,
               "round_steps": args.round_steps, "warmup_rounds": warmup, "probe_s": probe_s,
               "probe_round_s": round_s,
               "seconds": round(seconds, 1), "budget_min": args.budget_min,
               "images": args.images, "cells": args.cells, "resolution": args.resolution, "derived": text,
+              "pick": how, "samples": args.samples, "argmax_derived": argmax_text,
+              "argmax_bench_acc": float(acc_all[bench.index(argmax_text)]),
               "bench_acc": acc, "rank": int((acc_all > acc).sum()) + 1, "best_acc": float(acc_all.max()),
               "device": args.device, "latency_ms": lat, "latency_fit_mape": round(mape, 2),
               "threads": args.threads, "load_before": [round(x, 2) for x in load0],

@@ -45,6 +45,12 @@ def test_toy_search_reports_the_benchmark_figures(tmp_path, capsys):
         assert r["rounds_run"] == 3 and len(r["trace"]) == 3 and 1 <= r["rank"] <= 15625
     assert soft["mode"] == "soft" and soft["target_ms"] == 3.0 and "within_target" in soft
     assert soft["best_feasible_acc"] <= hard["best_acc"]
+    # without a target the found arch is the toolkit's default pick (argmax and samples, lowest validation
+    # loss); with one it is the target rule's, no pick
+    assert "lowest search loss on the validation split" in hard["pick"] and soft["pick"] is None
+    for r in (hard, soft):
+        assert r["argmax_bench_acc"] == pytest.approx(
+            float(BENCH.accuracy("cifar10", [BENCH.index(r["argmax_derived"])])[0]))
     text = capsys.readouterr().out
     assert "published" in text and "GDAS" in text
 
@@ -55,6 +61,14 @@ def test_errors_are_one_line(tmp_path, capsys):
     assert "error: --target-ms: expected a latency within the benchmark's range on fpga" in capsys.readouterr().err
     assert bench.main([*TOY, "--mode", "gumbel", "--out", str(tmp_path / "r.jsonl")]) == 2
     assert "error: --mode: value: expected hard or soft, got 'gumbel'" in capsys.readouterr().err
+
+
+def test_samples_0_reports_the_argmax(tmp_path):
+    bench = load_bench()
+    out = tmp_path / "r.jsonl"
+    assert bench.main([*TOY, "--samples", "0", "--out", str(out)]) == 0
+    r = json.loads(out.read_text())
+    assert r["pick"] is None and r["derived"] == r["argmax_derived"] and r["samples"] == 0
 
 
 def test_rounds_auto_fills_the_budget_from_probe_rounds(tmp_path, capsys):
@@ -77,6 +91,8 @@ def test_rounds_auto_fills_the_budget_from_probe_rounds(tmp_path, capsys):
 @pytest.mark.parametrize("flags, message", [
     (["--rounds", "many"], "error: --rounds: value: expected a positive integer or auto, got 'many'"),
     (["--rounds", "3", "--warmup-rounds", "3"], "error: --warmup-rounds: value: expected fewer than --rounds (3)"),
+    (["--samples", "-1"], "error: --samples: value: expected a count >= 0, got -1"),
+    (["--val-images", "0"], "error: --val-images: value: expected a count >= 1, got 0"),
     (["--warmup-frac", "1.0"], "error: --warmup-frac: value: expected a fraction in [0, 1), got 1.0"),
 ])
 def test_schedule_errors_are_one_line(tmp_path, capsys, flags, message):
