@@ -33,7 +33,7 @@ class DataConf:
     url: Optional[str] = None  # override the download URL (a mirror)
     md5: Optional[str] = None  # override the expected MD5
     arch_fraction: float = ranged(0.2, ge=0, lt=1) # share of the training set for architecture steps (FBNet: 20%)
-    val_fraction: float = ranged(0.2, gt=0, lt=1) # held out for validation where the dataset has no test split
+    val_fraction: float = ranged(0.2, gt=0, lt=1) # held out for validation where the dataset has no test split (a search: always)
     limit_train: Optional[int] = ranged(None, ge=1) # a seeded subset of the training set (proxy searches)
     limit_val: Optional[int] = ranged(None, ge=1)
     augment: Optional[bool] = None  # None: the dataset's default (crop + flip for CIFAR / image folders)

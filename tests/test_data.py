@@ -27,6 +27,31 @@ def test_digits_splits_are_disjoint_and_sized():
     assert len(ids(d.arch) & ids(d.val)) < 5  # a few digits are pixel-identical duplicates in the source
 
 
+
+def _numbered(n, first):
+    """``n`` images whose first two pixels spell their number (``first`` + i)."""
+    from nas.data import ImageData
+
+    images = torch.zeros(n, 3, 8, 8, dtype=torch.uint8)
+    ids = torch.arange(first, first + n)
+    images[:, 0, 0, 0], images[:, 0, 0, 1] = ids % 256, ids // 256
+    return ImageData(images, ids % 10, 10, (0.5,) * 3, (0.5,) * 3, "fake")
+
+
+@pytest.mark.parametrize("limit_val, held", [(300, 300), (None, 400)])
+def test_a_search_validates_on_training_images_not_the_test_split(monkeypatch, limit_val, held):
+    from nas.data import DATASETS
+
+    monkeypatch.setitem(DATASETS._items, "cifar10", lambda *a: (_numbered(2000, 0), _numbered(500, 10000)))
+    number = lambda part: set((part.images[:, 0, 0, 0].long() + 256 * part.images[:, 0, 0, 1].long()).tolist())
+    d = search_data("cifar10", "root", resolution=8, limit_val=limit_val, holdout_val=True, seed=1)
+    assert len(d.val) == held and max(number(d.val)) < 2000  # held out of the 2,000 training images
+    assert len(d.weight) + len(d.arch) == 2000 - held
+    assert not number(d.val) & (number(d.weight) | number(d.arch))
+    plain = search_data("cifar10", "root", resolution=8, limit_val=limit_val, seed=1)  # training's split: the test one
+    assert min(number(plain.val)) >= 10000 and len(plain.weight) + len(plain.arch) == 2000
+
+
 def test_loader_is_seeded_by_epoch():
     d = search_data("digits", limit_train=200, seed=0)
     a = BatchLoader(d.weight, 32, augment=True, seed=3)

@@ -153,7 +153,7 @@ def run_search(cfg: DictConfig, out_dir: Path) -> SearchSummary:
                        fix_transitions=sp.fix_transitions)
     data = search_data(d.name, d.root, resolution=probe.resolution, arch_fraction=d.arch_fraction,
                        val_fraction=d.val_fraction, limit_train=d.limit_train, limit_val=d.limit_val,
-                       download=d.download, url=d.url, md5=d.md5, seed=cfg.seed)
+                       download=d.download, url=d.url, md5=d.md5, seed=cfg.seed, holdout_val=True)
     space = load_space(sp.name, variant=sp.variant, width_mult=sp.width_mult, resolution=sp.resolution,
                        num_classes=data.num_classes, fix_transitions=sp.fix_transitions)
     if cfg.resume and hasattr(cls, "check_resume"):  # a resume that cannot continue fails before any work
