@@ -281,6 +281,26 @@ def test_get_table_caches_reuses_and_completes(tmp_path, monkeypatch):
     assert set(rebuilt.entries) == set(table.entries)
 
 
+
+@pytest.mark.parametrize("factor", [0.1, 10.0])
+def test_a_cached_table_of_a_much_faster_or_slower_host_warns(tmp_path, factor):
+    """The fingerprint keys on the CPU's name; a cached table whose reference network ran 10x faster
+    (slower) when it was built than it runs here warns, naming the file and the ratio."""
+    space = tiny_space(tmp_path)
+    cache = tmp_path / "cache"
+    table = get_table(space, threads=1, cache_dir=cache, calibrate=0, **FAST)
+    data = json.loads(table.path.read_text())
+    data["meta"]["reference"]["ms"] *= factor
+    table.path.write_text(json.dumps(data))
+    word = "the table is likely of another host"
+    with pytest.warns(UserWarning, match=word) as caught:
+        get_table(space, threads=1, cache_dir=cache, calibrate=0, **FAST)
+    msg = str(next(w.message for w in caught if word in str(w.message)))
+    assert str(table.path) in msg and "meta.reference" in msg and "latency.rebuild=true" in msg
+    ratio = float(msg.split("x):")[0].rsplit("(", 1)[1])
+    assert (ratio > 2) if factor < 1 else (ratio < 1 / 2)
+
+
 def test_validate_reports_and_plots(tmp_path):
     space = tiny_space(tmp_path)
     table = get_table(space, threads=1, cache_dir=tmp_path, calibrate=4, **FAST)

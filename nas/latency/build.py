@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+import warnings
 from pathlib import Path
 from typing import Dict, List, Optional
 
@@ -127,6 +128,24 @@ def cache_path(space, fingerprint: dict, cache_dir: str | Path = "outputs/latenc
     return Path(cache_dir) / name
 
 
+HOST_RATIO = 2.0  # the reference network this much slower or faster than in a cached table: warn (the same
+# host measured 0.79-0.85x of a table it built minutes before: the build times it among cache-evicting ops)
+
+
+def check_same_host(table, ref) -> float:
+    """Time ``table``'s reference network here and warn when it runs more than ``HOST_RATIO`` times
+    slower or faster than when the table was built: the fingerprint keys on the CPU's name, which
+    hosts of very different speed share (or this machine is busy now). Returns the ratio."""
+    now = ref.time_now_ms()
+    ratio = now / ref.nominal_ms
+    if not 1 / HOST_RATIO <= ratio <= HOST_RATIO:
+        warnings.warn(f"{table.where}: meta.reference: the reference network runs at {now:.3f} ms here against "
+                      f"{ref.nominal_ms:.3f} ms when this table was built ({ratio:.2f}x): the table is likely of "
+                      f"another host under the same CPU name, or this machine is busy; its figures are off by "
+                      f"about that factor (rebuild it: latency.rebuild=true)", stacklevel=3)
+    return ratio
+
+
 def get_table(space, device: str = "cpu", batch_size: int = 1, dtype: str = "float32",
               threads: Optional[int] = None, cache_dir: str | Path = "outputs/latency_tables",
               rebuild: bool = False, progress: bool = True, *, calibrate: int = DEFAULT_CALIBRATE,
@@ -169,6 +188,8 @@ def get_table(space, device: str = "cpu", batch_size: int = 1, dtype: str = "flo
             monitor.restart()
         t0 = time.perf_counter()
         ref = table_reference(table, space, s)
+        if ref is not None:
+            check_same_host(table, ref)
         n = measure_entries(space, table, s, passes, progress, ref)
         if n and ref is not None:
             monitor.reference(ref.samples)

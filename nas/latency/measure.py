@@ -185,6 +185,11 @@ class Reference:
         self.samples.append(t)
         return t
 
+    def time_now_ms(self, blocks: int = 7) -> float:
+        """The reference's median latency (ms) over ``blocks`` fresh blocks, apart from its samples."""
+        with pinned_threads(self.setting.threads), torch.inference_mode():
+            return statistics.median(self.blocks(self.number) for _ in range(blocks)) * 1e3
+
     @property
     def measured_ms(self) -> float:
         return statistics.median(self.samples) * 1e3 if self.samples else float("nan")
