@@ -97,8 +97,8 @@ def space_with_cells(cells: int, tmp: Path) -> Path:
 
 def plan_rounds(args, make_search, budget: float):
     """(rounds, warm-up rounds, probe seconds, seconds per round): ``--rounds`` as given, or as many as
-    ``budget`` holds after two timed probe rounds of a throwaway search, read from the second (a warm-up
-    round, weights only, costs about half a round)."""
+    ``budget`` holds after two timed probe rounds of a throwaway search (full rounds: a weight and a theta
+    phase), read from the second; a warm-up round, weights only, is counted as half a round."""
     frac = args.warmup_frac if args.warmup_rounds is None else None
     if not (frac is None or 0.0 <= frac < 1.0):
         raise NasError("--warmup-frac", "value", "a fraction in [0, 1)", frac)
@@ -192,7 +192,8 @@ def run(args, command: str) -> int:
         native = args.resolution if args.data == "digits" else 32  # CIFAR-10 is read at 32 px, then resized
         data = search_data(args.data, root, resolution=native, arch_fraction=0.5, limit_train=args.images,
                            limit_val=1, seed=args.seed)
-        # validation: held out of the theta half (the test images are the benchmark's, never the search's)
+        # validation: held out of the theta half only (the test images are the benchmark's, never the search's;
+        # search_data's holdout_val would take it before the 50/50 split, shrinking the weight half too)
         val, arch = split(data.arch, [min(0.5, args.val_images / len(data.arch)), 1.0], args.seed + 3)
         data = SearchData(*(resize(d, args.resolution) for d in (data.weight, arch, val)))
         space = load_space(path, variant="cifar10", resolution=args.resolution, num_classes=data.num_classes)
