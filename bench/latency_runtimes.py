@@ -46,6 +46,8 @@ def main() -> None:
     ap.add_argument("--min-run-time", type=float, default=0.02)
     ap.add_argument("--net-min-run-time", type=float, default=0.2)
     ap.add_argument("--allow-busy", action="store_true")
+    ap.add_argument("--op-timing", choices=["program", "net"], default=None,
+                    help="ops timed alone or inside a network (nas.latency.in_net); default: the runtime's")
     ap.add_argument("--out", default="outputs/bench/latency_runtimes")
     ap.add_argument("--cache-dir", default=None,
                     help="build each table afresh here and leave it for searches (e.g. outputs/latency_tables, "
@@ -66,7 +68,7 @@ def main() -> None:
             t0 = time.perf_counter()
             table = get_table(space, threads=args.threads, dtype=dtype, cache_dir=args.cache_dir or tmp,
                               rebuild=True, runtime=runtime, calibrate=args.calibrate, passes=args.passes,
-                              min_run_time=args.min_run_time, allow_busy=args.allow_busy)
+                              min_run_time=args.min_run_time, allow_busy=args.allow_busy, op_timing=args.op_timing)
             build = time.perf_counter() - t0
             table.save(out / f"table-{runtime}-{dtype}.json")
         v = validate_table(table, space, args.archs, passes=args.passes, min_run_time=args.net_min_run_time,
@@ -74,7 +76,8 @@ def main() -> None:
         write_report(v, out / f"{runtime}-{dtype}")
         print(v.summary(), flush=True)
         m = table.meta
-        rows.append({"runtime": runtime, "version": rt.version(), "dtype": dtype, "build_s": round(build, 1),
+        rows.append({"runtime": runtime, "version": rt.version(), "dtype": dtype, "op_timing": m.get("op_timing", "program"),
+                     "build_s": round(build, 1),
                      "ops_s": m.get("ops_seconds"), "calibration_s": m.get("calibration_seconds"),
                      "range_ms": table.bounds(space), "raw": v.raw, "calibrated": v.calibrated,
                      "load_build": m.get("load"), "load_validation": v.load})

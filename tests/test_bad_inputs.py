@@ -172,6 +172,8 @@ CASES = [
     slow("search", [*SEARCH, "method.derive=target"],
          "config: method.derive: expected auto, argmax or sampled without a latency"),
     slow("search", [*SEARCH, "latency.constraint=medium"], "config: latency.constraint: expected one of soft, hard"),
+    ("search", [*SEARCH, "latency.op_timing=alone"], "config: latency.op_timing: expected one of program, net, got 'alone'"),
+    ("latency", ["op_timing=alone"], "config: op_timing: expected one of program, net, got 'alone'"),
     ("search", [*SEARCH, "latency.runtime=tflite"],
      "config: latency.runtime: expected one of eager, executorch, "),
     slow("search", [*SEARCH, "latency.runtime=onnxruntime", "latency.dtype=float16"],

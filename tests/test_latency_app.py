@@ -49,6 +49,14 @@ def test_run_builds_calibrates_and_validates(tmp_path, capsys):
     assert 0 < lo < hi
 
 
+def test_run_times_ops_inside_networks_when_asked(tmp_path, capsys):
+    space = tiny_space(tmp_path)
+    out = run(cfg_of(*tiny_overrides(tmp_path, space.source), "calibrate=3", "op_timing=net"))
+    table = load_table(out["table"])
+    assert table.meta["op_timing"] == "net" and table.const_ms > 0
+    assert "inside" in capsys.readouterr().out and out["bounds_raw"][0] == table.const_ms
+
+
 def test_run_checks_a_table_brought_from_elsewhere(tmp_path):
     space = tiny_space(tmp_path)
     path = synthetic_table(space, fingerprint={"device_name": "Pixel 9"}).save(tmp_path / "phone.json")

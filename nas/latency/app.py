@@ -91,6 +91,10 @@ def run(cfg, out_dir: Optional[str | Path] = None) -> Dict[str, Any]:
     one_of(cfg.runtime, RUNTIMES.names(), "runtime")
     one_of(cfg.dtype, ("float32", "float16", "bfloat16") if cfg.runtime == EAGER else DTYPES, "dtype")
     one_of(cfg.device.type.split(":")[0], ("cpu", "cuda"), "device.type")
+    if cfg.op_timing is not None:
+        from nas.latency.in_net import OP_TIMINGS
+
+        one_of(cfg.op_timing, OP_TIMINGS, "op_timing")
     check_writable_dir(cfg.cache_dir, "cache_dir")
     if cfg.predictor:
         from nas.latency.hwnasbench import evaluate_predictor, format_rows
@@ -130,7 +134,7 @@ def run(cfg, out_dir: Optional[str | Path] = None) -> Dict[str, Any]:
         table = get_table(space, cfg.device.type, cfg.batch_size, cfg.dtype, threads, cfg.cache_dir, cfg.rebuild,
                           cfg.progress, calibrate=cfg.calibrate, min_run_time=cfg.min_run_time, passes=cfg.passes,
                           seed=cfg.seed, reference=cfg.reference, context_mb=cfg.context_mb, runtime=cfg.runtime,
-                          allow_busy=cfg.allow_busy, busy_wait=cfg.busy_wait)
+                          allow_busy=cfg.allow_busy, busy_wait=cfg.busy_wait, op_timing=cfg.op_timing)
     seconds = time.perf_counter() - t0
     lo, hi = table.bounds(space, calibrated=False)
     print(f"{table!r}")
@@ -142,7 +146,9 @@ def run(cfg, out_dir: Optional[str | Path] = None) -> Dict[str, Any]:
               f"{load.get('cores')} cores, run-queue wait {load.get('wait_share')}, CPU share {load.get('cpu_share')}, "
               f"reference spread {load.get('reference_spread')}" + (" -- BUSY (allow_busy)" if load.get("busy") else ""))
     if "ops_seconds" in m:
-        print(f"ops: {len(table.entries)} distinct (op, shape) entries, timed in {m['ops_seconds']} s"
+        how = (f" inside {m['ops_measured']} networks against the base network ({m['base_ms']:.3f} ms)"
+               if m.get("op_timing") == "net" else "")
+        print(f"ops: {len(table.entries)} distinct (op, shape) entries, timed{how} in {m['ops_seconds']} s"
               + (f"; calibration on {table.calibration.n_archs} archs in {m['calibration_seconds']} s"
                  if table.calibration and "calibration_seconds" in m else "")
               + f" (this run: {seconds:.1f} s)")

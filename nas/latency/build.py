@@ -19,6 +19,7 @@ import torch
 from nas.latency.contention import Contention, enforce, wait_for_quiet
 from nas.latency.errors import LatencyTableError
 from nas.latency.fingerprint import target_fingerprint, today
+from nas.latency.in_net import base_arch, check_op_timing, measure_entries_in_net
 from nas.latency.measure import Reference, Setting, make_reference, reference_arch, sweep, table_reference
 from nas.latency.ops import build_use, op_key, use_stats
 from nas.latency.table import Entry, LatencyTable, load_table
@@ -90,29 +91,59 @@ def build_table(space, device: str = "cpu", batch_size: int = 1, dtype: str = "f
                 threads: Optional[int] = None, *, min_run_time: float = DEFAULT_MIN_RUN_TIME,
                 passes: int = DEFAULT_PASSES, progress: bool = True, reference: bool = True,
                 context_mb: float = DEFAULT_CONTEXT_MB, runtime: str = "eager",
-                monitor: Optional[Contention] = None) -> LatencyTable:
+                monitor: Optional[Contention] = None, op_timing: Optional[str] = None) -> LatencyTable:
     """A fresh table of every op of ``space`` measured here (not calibrated, not saved).
 
     ``reference``: time every op in alternation with the space's reference network (drift-free
     ratios); ``context_mb``: time ops with their weights out of the core's caches, as inside a
     network (0: hot); see ``nas.latency.measure``. The table records both. ``runtime``: lower every
     op (and the reference) into that runtime (``nas.runtimes``) and time it there. ``monitor``
-    watches for contention while timing (its verdict is the caller's: see :func:`get_table`)."""
+    watches for contention while timing (its verdict is the caller's: see :func:`get_table`).
+    ``op_timing``: ``program`` (each op lowered and timed alone) or ``net`` (each op timed inside a
+    network, against the space's base network as the reference: ``nas.latency.in_net``); ``None``: the
+    runtime's default."""
     fp = target_fingerprint(device, threads, dtype, batch_size, space.resolution, runtime)
     s = Setting(device, dtype, batch_size, fp["threads"], min_run_time, context_mb=context_mb, runtime=runtime,
                 monitor=monitor)
     table = LatencyTable({**fp, "date": today()}, meta={"source": "measured", "space": space_info(space)})
     t0 = time.perf_counter()
-    ref = make_reference(space, s) if reference else None
-    n = measure_entries(space, table, s, passes, progress, ref)
+    ref_arch = reference_arch(space)
+    if resolve_op_timing(runtime, op_timing) == "net":
+        if not reference:
+            raise LatencyTableError("op_timing=net: ops are timed against the base network, the table's reference; "
+                                    "reference=false cannot be combined with it")
+        ref_arch = base_arch(space)
+        ref = make_reference(space, s, space.encode(ref_arch))
+        n = measure_entries_in_net(space, table, s, passes, progress, ref)
+    else:
+        ref = make_reference(space, s) if reference else None
+        n = measure_entries(space, table, s, passes, progress, ref)
     if ref is not None:
-        table.meta["reference"] = {"space": space.name, "arch": space.encode(reference_arch(space)),
+        table.meta["reference"] = {"space": space.name, "arch": space.encode(ref_arch),
                                    "ms": round(ref.measured_ms, 6), "blocks": len(ref.samples)}
         if monitor is not None:
             monitor.reference(ref.samples)
     table.meta.update(ops_measured=n, ops_seconds=round(time.perf_counter() - t0, 2), min_run_time=min_run_time,
                       passes=passes, context_mb=context_mb)
     return table
+
+
+def resolve_op_timing(runtime: str, op_timing: Optional[str] = None) -> str:
+    """``op_timing``, or the runtime's default (``Backend.op_timing``) when ``None``."""
+    if op_timing is None:
+        from nas.runtimes import get_runtime
+
+        return get_runtime(runtime).op_timing
+    return check_op_timing(op_timing)
+
+
+def protocol(reference: bool, context_mb: float, op_timing: str) -> dict:
+    """How ops were timed, as the cache path's hash sees it (``op_timing=program`` adds nothing, so
+    tables built before the option keep their names)."""
+    out = {"reference": reference, "context_mb": context_mb}
+    if op_timing != "program":
+        out["op_timing"] = op_timing
+    return out
 
 
 def cache_path(space, fingerprint: dict, cache_dir: str | Path = "outputs/latency_tables",
@@ -151,13 +182,14 @@ def get_table(space, device: str = "cpu", batch_size: int = 1, dtype: str = "flo
               rebuild: bool = False, progress: bool = True, *, calibrate: int = DEFAULT_CALIBRATE,
               min_run_time: float = DEFAULT_MIN_RUN_TIME, passes: int = DEFAULT_PASSES,
               seed: int = 0, reference: bool = True, context_mb: float = DEFAULT_CONTEXT_MB,
-              runtime: str = "eager", allow_busy: Optional[bool] = None, busy_wait: float = 0.0) -> LatencyTable:
+              runtime: str = "eager", allow_busy: Optional[bool] = None, busy_wait: float = 0.0,
+              op_timing: Optional[str] = None) -> LatencyTable:
     """The table of ``space`` for this device and settings: the cached one when its fingerprint matches
     (ops it lacks are measured and added), else measured now; calibrated on ``calibrate`` random
     architectures timed end to end (0: no calibration); saved atomically; returned.
 
     ``threads=None`` pins torch's current thread count. ``reference``, ``context_mb``: how ops are
-    timed (see :func:`build_table`). A corrupt cached file is an error (delete it or pass
+    timed, and ``op_timing`` (see :func:`build_table`). A corrupt cached file is an error (delete it or pass
     ``rebuild=True``).
 
     ``runtime`` (``nas.runtimes``; default eager PyTorch): ops and networks are lowered into it and
@@ -170,7 +202,8 @@ def get_table(space, device: str = "cpu", batch_size: int = 1, dtype: str = "flo
     from nas.latency.calibrate import calibrate_table
 
     fp = target_fingerprint(device, threads, dtype, batch_size, space.resolution, runtime)
-    path = cache_path(space, fp, cache_dir, {"reference": reference, "context_mb": context_mb})
+    op_timing = resolve_op_timing(runtime, op_timing)
+    path = cache_path(space, fp, cache_dir, protocol(reference, context_mb, op_timing))
     monitor = Contention(fp["threads"])
     s = Setting(device, dtype, batch_size, fp["threads"], min_run_time, context_mb=context_mb, runtime=runtime,
                 monitor=monitor)
@@ -183,6 +216,10 @@ def get_table(space, device: str = "cpu", batch_size: int = 1, dtype: str = "flo
         except LatencyTableError as err:
             raise LatencyTableError(f"{err} (delete the cached file or rebuild)") from None
         table.check_fingerprint(fp)
+        if op_timing == "net" and table.missing(space):
+            raise LatencyTableError(f"{path}: entries: op_timing=net prices ops against the base network the table "
+                                    f"was built with, and {len(table.missing(space))} ops of space '{space.name}' "
+                                    f"have none (the space changed since?); rebuild it (rebuild=true)")
         if table.missing(space) or (calibrate and table.calibration is None):
             wait_for_quiet(fp["threads"], busy_wait, allow_busy, what)
             monitor.restart()
@@ -203,7 +240,7 @@ def get_table(space, device: str = "cpu", batch_size: int = 1, dtype: str = "flo
         monitor.restart()
         table = build_table(space, device, batch_size, dtype, fp["threads"], min_run_time=min_run_time,
                             passes=passes, progress=progress, reference=reference, context_mb=context_mb,
-                            runtime=runtime, monitor=monitor)
+                            runtime=runtime, monitor=monitor, op_timing=op_timing)
         changed = True
     if calibrate and table.calibration is None:
         t0 = time.perf_counter()

@@ -85,6 +85,7 @@ class Backend:
     extra = "?"
     also_needs: Tuple[str, ...] = ()  # further import names the lowering needs (e.g. onnxscript)
     dtypes: Tuple[str, ...] = DTYPES
+    op_timing = "program"  # how a latency table times ops by default: alone, or inside a net (nas.latency.in_net)
 
     def missing(self) -> Tuple[str, ...]:
         return tuple(p for p in (self.package, *self.also_needs) if importlib.util.find_spec(p) is None)

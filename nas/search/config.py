@@ -34,6 +34,7 @@ class LatencyConf:
     runtime: str = "eager"  # eager | executorch | onnxruntime | openvino: the table's runtime (a table of another is refused)
     allow_busy: bool = False  # build / measure even on a busy machine (warns loudly, records the load)
     busy_wait: float = ranged(120.0, ge=0)  # seconds to wait for a quieter window before refusing
+    op_timing: Optional[str] = None  # a built table's ops: program | net (nas.latency.in_net); null: the runtime's default
 
 
 @dataclass
@@ -132,6 +133,10 @@ def check_search_config(cfg) -> None:
     one_of(cfg.device.amp, AMP_MODES, "device.amp")
     one_of(cfg.latency.runtime, RUNTIMES.names(), "latency.runtime")
     one_of(cfg.latency.dtype, DTYPES if cfg.latency.runtime == EAGER else RUNTIME_DTYPES, "latency.dtype")
+    if cfg.latency.get("op_timing") is not None:
+        from nas.latency.in_net import OP_TIMINGS
+
+        one_of(cfg.latency.op_timing, OP_TIMINGS, "latency.op_timing")
     # space.variant is checked by the space loader against the space file's own variants
     if cfg.evaluator.name == "zerocost":
         from nas.zerocost import PROXIES

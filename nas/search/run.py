@@ -60,7 +60,7 @@ def resolve_table(cfg: DictConfig, space, device: str, threads):
                           f"be measured here; name one with latency.table=<file>")
     return get_table(space, device=target, batch_size=lat.batch_size, dtype=lat.dtype, threads=threads,
                      cache_dir=lat.cache_dir, rebuild=lat.rebuild, runtime=lat.runtime, allow_busy=lat.allow_busy,
-                     busy_wait=lat.busy_wait)
+                     busy_wait=lat.busy_wait, op_timing=lat.get("op_timing"))
 
 
 def check_table_covers(table, space, calibrated: bool) -> None:

@@ -1,6 +1,10 @@
 """Pack a self-contained latency job for a remote device: every op of a space, the reference network
 and the calibration (and validation) networks, lowered into the deployment runtime here, plus the
-stand-alone ``measure.py`` that times them there (it needs only the runtime and numpy)."""
+stand-alone ``measure.py`` that times them there (it needs only the runtime and numpy).
+
+With ``op_timing=net`` (``nas.latency.in_net``) the job's "ops" are networks: the space's base network
+is the reference and each op key is the base with one decision changed; the importer turns their
+figures into what each op adds to the base."""
 
 from __future__ import annotations
 
@@ -11,9 +15,10 @@ from typing import Any, Dict, List
 
 import torch
 from nas.io import atomic_write_text
-from nas.latency.build import space_info
+from nas.latency.build import resolve_op_timing, space_info
 from nas.latency.calibrate import sample_archs, spread_archs
 from nas.latency.errors import LatencyTableError
+from nas.latency.in_net import MIN_RUN_TIME as NET_MIN_RUN_TIME, base_arch, plan
 from nas.latency.measure import Setting, reference_arch
 from nas.latency.ops import build_use, op_key, space_uses, use_stats
 from nas.latency.table import Entry, LatencyTable
@@ -79,9 +84,18 @@ def pack(cfg, out: str | Path, space, progress: bool = True) -> Path:
 
     from nas.latency.overhead import CallOnly, shape_key, shape_of
 
+    in_net = resolve_op_timing(rt.name, cfg.op_timing) == "net"
     uses = space_uses(space)
     shapes_in = sorted({shape_of(u) for u in uses})
     ref_arch = reference_arch(space)
+    zero: List[Dict[str, Any]] = []
+    items: List = []
+    if in_net:  # ops timed inside networks: no op or call program, one network per op key the base lacks
+        ref_arch = base_arch(space)
+        items, zero_uses = plan(space, ref_arch)
+        uses, shapes_in = [], []
+        with torch.device("meta"):
+            zero = [{"key": op_key(u), **use_stats(build_use(space, u)[0], u, cfg.batch_size)} for u in zero_uses]
     cal = spread_archs(proxy_table(space, cfg.batch_size), space, cfg.calibrate, cfg.seed) if cfg.calibrate else []
     val = sample_archs(space, cfg.validate, "validate", cfg.seed, cal) if cfg.validate else []
 
@@ -93,10 +107,13 @@ def pack(cfg, out: str | Path, space, progress: bool = True) -> Path:
             return module.eval(), shapes
         if kind == "call":
             return CallOnly(), [what]
+        if kind == "in_net":
+            return space.build(what.arch).eval(), [(3, res, res)]
         return space.build(what).eval(), [(3, res, res)]
 
     # every program lowered first, on every core (then the loops below read them from the store)
     prelower([("op", u) for u in uses] + [("call", sh) for sh in shapes_in]
+             + [("in_net", i) for i in items]
              + [("net", a) for a in [ref_arch, *cal, *val]], make,
              Setting("cpu", cfg.dtype, cfg.batch_size, 1, runtime=rt.name), progress=cfg.progress)
 
@@ -107,6 +124,11 @@ def pack(cfg, out: str | Path, space, progress: bool = True) -> Path:
         module, shapes = make(("op", use))
         item = _program(rt, module, shapes, cfg, out, f"op_{i:03d}")
         ops.append({"key": op_key(use), **item, **use_stats(module, use, cfg.batch_size)})
+    for i, it in enumerate(items):
+        item = _program(rt, *make(("in_net", it)), cfg, out, f"op_net_{i:03d}")
+        with torch.device("meta"):
+            stats = use_stats(build_use(space, it.use)[0], it.use, cfg.batch_size)
+        ops.append({"key": it.key, **item, "weight_bytes": 0, **stats})  # whole networks: no copies for context
 
     def nets(archs, prefix, desc):
         items = []
@@ -124,7 +146,9 @@ def pack(cfg, out: str | Path, space, progress: bool = True) -> Path:
            "space_args": {"name": cfg.space.name, "variant": space.variant, "width_mult": space.width_mult,
                           "resolution": res, "num_classes": space.num_classes},
            "runtime": rt.name, "runtime_version_packed": rt.version(), "dtype": cfg.dtype, "threads": threads,
-           "batch_size": cfg.batch_size, "passes": cfg.passes, "min_run_time": cfg.min_run_time,
+           "batch_size": cfg.batch_size, "passes": cfg.passes,
+           "min_run_time": max(cfg.min_run_time, NET_MIN_RUN_TIME) if in_net else cfg.min_run_time,
+           "op_timing": "net" if in_net else "program", "zero_ops": zero,
            "net_min_run_time": cfg.net_min_run_time, "context_mb": cfg.context_mb, "reference": reference,
            "ops": ops, "overhead": overhead, "calibration": nets(cal, "net", "writing calibration networks"),
            "validation": nets(val, "val", "writing validation networks")}
