@@ -23,3 +23,32 @@ torch.set_num_threads(1)
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)
+
+
+@pytest.fixture
+def fake_backend(monkeypatch):
+    """A runtime whose 'program' is the pickled eager module: the builder's plumbing without lowering costs.
+    Registered for the test only (other tests list the runtime names)."""
+    import io as _io
+
+    from nas.runtimes import RUNTIMES
+    from nas.runtimes.base import Artifact, Backend, weight_bytes
+
+    class Fake(Backend):
+        name, package, extra = "fake", "torch", "fake"
+
+        def version(self):
+            return "0.1"
+
+        def export(self, module, inputs, dtype, calibration):
+            buf = _io.BytesIO()
+            torch.save(module, buf)
+            return Artifact(buf.getvalue(), ".pt", weight_bytes(module, dtype))
+
+        def session(self, artifact, threads):
+            module = torch.load(_io.BytesIO(artifact.data), weights_only=False)
+            return lambda inputs: module(*inputs)
+
+    monkeypatch.setitem(RUNTIMES._items, "fake", Fake)
+    monkeypatch.setitem(RUNTIMES._meta, "fake", {})
+    return Fake()

@@ -135,33 +135,13 @@ def test_what_op_timing_net_cannot_do_is_one_line(tmp_path, kind, kwargs, words)
     assert "\n" not in msg and all(w in msg for w in words)
 
 
-def test_in_net_plumbing_in_a_runtime(tmp_path, monkeypatch):
-    """Networks are lowered and timed in the table's runtime (the test's fake one: a pickled module)."""
-    import io as _io
-
-    from nas.runtimes import RUNTIMES
-    from nas.runtimes.base import Artifact, Backend, weight_bytes
-
-    class Fake(Backend):
-        name, package, extra, op_timing = "fake", "torch", "fake", "net"
-
-        def version(self):
-            return "0.1"
-
-        def export(self, module, inputs, dtype, calibration):
-            buf = _io.BytesIO()
-            torch.save(module, buf)
-            return Artifact(buf.getvalue(), ".pt", weight_bytes(module, dtype))
-
-        def session(self, artifact, threads):
-            module = torch.load(_io.BytesIO(artifact.data), weights_only=False)
-            return lambda inputs: module(*inputs)
-
-    monkeypatch.setitem(RUNTIMES._items, "fake", Fake)
-    monkeypatch.setitem(RUNTIMES._meta, "fake", {})
+def test_in_net_plumbing_in_a_runtime(tmp_path, monkeypatch, fake_backend):
+    """Networks are lowered and timed in the table's runtime (conftest's fake one: a pickled module),
+    by the runtime's default op timing."""
+    monkeypatch.setattr(type(fake_backend), "op_timing", "net")
     monkeypatch.setenv("NAS_LOWERED_CACHE", str(tmp_path / "lowered"))
     space = tiny_space(tmp_path)
     table = get_table(space, threads=1, cache_dir=tmp_path, runtime="fake", calibrate=3, **FAST)
-    assert table.meta["op_timing"] == "net" and "call_overhead_ms" not in table.meta  # the runtime's default
+    assert table.meta["op_timing"] == "net" and "call_overhead_ms" not in table.meta
     assert table.fingerprint["runtime"] == "fake" and table.calibration is not None and not table.missing(space)
     assert any((tmp_path / "lowered").iterdir())

@@ -125,35 +125,6 @@ def test_missing_runtime_is_one_line_naming_the_extra(tmp_path, monkeypatch):
         get_runtime("tflite")
 
 
-@pytest.fixture
-def fake_backend(monkeypatch):
-    """A runtime whose 'program' is the pickled eager module: the builder's plumbing without lowering costs.
-    Registered for the test only (other tests list the runtime names)."""
-    import io as _io
-
-    from nas.runtimes import RUNTIMES
-    from nas.runtimes.base import Artifact, Backend, weight_bytes
-
-    class Fake(Backend):
-        name, package, extra = "fake", "torch", "fake"
-
-        def version(self):
-            return "0.1"
-
-        def export(self, module, inputs, dtype, calibration):
-            buf = _io.BytesIO()
-            torch.save(module, buf)
-            return Artifact(buf.getvalue(), ".pt", weight_bytes(module, dtype))
-
-        def session(self, artifact, threads):
-            module = torch.load(_io.BytesIO(artifact.data), weights_only=False)
-            return lambda inputs: module(*inputs)
-
-    monkeypatch.setitem(RUNTIMES._items, "fake", Fake)
-    monkeypatch.setitem(RUNTIMES._meta, "fake", {})
-    return Fake()
-
-
 def test_builder_plumbing_in_a_runtime(tmp_path, fake_backend):
     space = tiny_space(tmp_path)
     table = get_table(space, threads=1, cache_dir=tmp_path, runtime="fake", dtype="int8", calibrate=3, context_mb=0.0,
