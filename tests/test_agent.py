@@ -149,7 +149,7 @@ def test_import_of_an_in_net_result_prices_what_each_op_adds_to_the_base(tmp_pat
     """A job packed with op_timing=net: its 'ops' are networks, the reference is the base network;
     an entry is its network's excess over the base (not below 0), the base's own choices cost 0."""
     from nas.latency.agent.importer import result_table
-    from nas.latency.in_net import base_arch, plan
+    from nas.latency.in_net import BASE_KEY, base_arch, plan
     from nas.latency.ops import op_key
 
     space = tiny_space(tmp_path)
@@ -158,14 +158,16 @@ def test_import_of_an_in_net_result_prices_what_each_op_adds_to_the_base(tmp_pat
     base = base_arch(space)
     items, zero = plan(space, base)
     job = data["job"]
-    job.update(op_timing="net", reference={"arch": space.encode(base)}, zero_ops=[{"key": op_key(u), "params": 1, "act": 1}
-                                                                                for u in zero])
+    job.update(op_timing="net", zero_ops=[{"key": op_key(u), "params": 1, "act": 1} for u in zero])
     job["ops"] = [{"key": it.key, "inputs": [[3, 8, 8]], "params": 1, "act": 1} for it in items]
+    job["ops"].append({"key": BASE_KEY, "inputs": [[3, 8, 8]]})
     data["ops"] = {it.key: {"ms": 1.0 + 0.05 * i, "ratio": 1.0 + 0.05 * i, "runs": 10} for i, it in enumerate(items)}
+    data["ops"][BASE_KEY] = {"ms": 1.0, "ratio": 1.0, "runs": 10}
     data.pop("overhead")
     path.write_text(json.dumps(data))
     table, space, _ = result_table(path, allow_busy=True)
     assert table.const_ms == 1.0 and set(table.const_covers) == {"stem", "head"} and not table.missing(space)
+    assert BASE_KEY not in table.entries
     assert table.meta["op_timing"] == "net"
     for i, it in enumerate(items):
         assert table.entries[it.key].ms == pytest.approx(0.05 * i)
@@ -177,7 +179,7 @@ def test_import_of_an_in_net_result_prices_what_each_op_adds_to_the_base(tmp_pat
 def test_an_in_net_job_runs_without_nas_or_torch_and_imports(tmp_path):
     from nas.latency.agent.__main__ import main
     from nas.latency.agent.importer import result_table
-    from nas.latency.in_net import base_arch, plan
+    from nas.latency.in_net import BASE_KEY, base_arch, plan
 
     space = tiny_space(tmp_path)
     out = tmp_path / "job"
@@ -186,13 +188,12 @@ def test_an_in_net_job_runs_without_nas_or_torch_and_imports(tmp_path):
                  f"out={out}"]) == 0
     spec = json.loads((out / "job.json").read_text())
     items, zero = plan(space, base_arch(space))
-    assert spec["op_timing"] == "net" and spec["overhead"] == [] and spec["reference"]["arch"] == space.encode(
-        base_arch(space))
-    assert [o["key"] for o in spec["ops"]] == [i.key for i in items] and len(spec["zero_ops"]) == len(zero)
+    assert spec["op_timing"] == "net" and spec["overhead"] == []
+    assert [o["key"] for o in spec["ops"]] == [BASE_KEY] + [i.key for i in items] and len(spec["zero_ops"]) == len(zero)
     proc = run_job(sys.executable, out)
     assert proc.returncode == 0, proc.stderr[-2000:]
     table, space, data = result_table(out / "result.json", allow_busy=True)
-    assert table.meta["op_timing"] == "net" and table.const_ms == pytest.approx(data["reference"]["ms"], abs=1e-6)
+    assert table.meta["op_timing"] == "net" and table.const_ms == pytest.approx(data["ops"][BASE_KEY]["ms"], abs=1e-6)
     assert not table.missing(space) and table.calibration is not None
 
 

@@ -7,7 +7,7 @@ import torch
 
 from nas.latency import LatencyTableError, build_table, get_table, op_key
 from nas.latency.build import resolve_op_timing
-from nas.latency.in_net import base_arch, plan
+from nas.latency.in_net import BASE_KEY, BASE_REPEATS, base_arch, plan
 from nas.latency.measure import Timing
 from nas.latency.ops import space_uses
 from nas.latency.validate import validate_table
@@ -46,8 +46,9 @@ def test_one_network_per_op_key_the_base_does_not_run(tmp_path):
 
 
 def test_an_entry_is_what_its_op_adds_to_the_base_network(tmp_path, monkeypatch):
-    """With the sweep faked to report network i at ratio 1 + (i + 1) / 10 of the base, entry i is
-    (i + 1) / 10 of the base's latency; the base's latency is the constant for stem and head."""
+    """With the sweep faked to report the base at ratio 0.5 of the reference (and once 0.9: the median
+    wins) and op network i at 0.5 + (i + 1) / 10, entry i is (i + 1) / 10 of the reference's latency and
+    the base's latency is the constant for stem and head."""
     space = tiny_space(tmp_path)
     import nas.latency.measure as measure
 
@@ -56,21 +57,30 @@ def test_an_entry_is_what_its_op_adds_to_the_base_network(tmp_path, monkeypatch)
     def fake_sweep(items, make, s, passes, desc, progress, reference):
         with torch.inference_mode():
             reference.block()
-        seen.extend(items)
-        return [Timing(0.0, 0.0, 5, 1 + (i + 1) / 10, 0.01) for i in range(len(items))]
+        out, n, bases = [], 0, 0
+        for it in items:
+            if it.key == BASE_KEY:
+                bases += 1
+                out.append(Timing(0.0, 0.0, 5, 0.9 if bases == 2 else 0.5, 0.01))
+            else:
+                seen.append(it)
+                n += 1
+                out.append(Timing(0.0, 0.0, 5, 0.5 + n / 10, 0.01))
+        assert bases == BASE_REPEATS and all(it.arch == base_arch(space) for it in items if it.key == BASE_KEY)
+        return out
 
     monkeypatch.setattr(measure, "sweep", fake_sweep)
     table = build_table(space, threads=1, op_timing="net", **FAST)
     base = base_arch(space)
-    ref = table.meta["reference"]
-    assert ref["arch"] == space.encode(base) and table.meta["op_timing"] == "net"
-    assert table.const_ms == pytest.approx(ref["ms"], abs=1e-6) and set(table.const_covers) == {"stem", "head"}
-    assert not table.missing(space)
+    ref = table.meta["reference"]["ms"]
+    assert table.meta["base"] == space.encode(base) and table.meta["op_timing"] == "net"
+    assert table.const_ms == pytest.approx(0.5 * ref, abs=1e-6) and set(table.const_covers) == {"stem", "head"}
+    assert not table.missing(space) and seen
     assert table.predict(space, base, calibrated=False) == pytest.approx(table.const_ms)
     for i, item in enumerate(seen):
-        assert table.entries[item.key].ms == pytest.approx((i + 1) / 10 * ref["ms"], abs=1e-6)
+        assert table.entries[item.key].ms == pytest.approx((i + 1) / 10 * ref, abs=1e-6)
         assert table.predict(space, item.arch, calibrated=False) == pytest.approx(
-            table.const_ms + (i + 1) / 10 * ref["ms"], abs=1e-5)
+            table.const_ms + (i + 1) / 10 * ref, abs=1e-5)
 
 
 def test_a_network_faster_than_the_base_gives_zero_not_a_negative_entry(tmp_path, monkeypatch):
@@ -80,7 +90,7 @@ def test_a_network_faster_than_the_base_gives_zero_not_a_negative_entry(tmp_path
     def fake_sweep(items, make, s, passes, desc, progress, reference):
         with torch.inference_mode():
             reference.block()
-        return [Timing(0.0, 0.0, 5, 0.9, 0.01) for _ in items]
+        return [Timing(0.0, 0.0, 5, 1.0 if it.key == BASE_KEY else 0.9, 0.01) for it in items]
 
     monkeypatch.setattr(measure, "sweep", fake_sweep)
     table = build_table(space, threads=1, op_timing="net", **FAST)

@@ -19,7 +19,7 @@ import torch
 from nas.latency.contention import Contention, enforce, wait_for_quiet
 from nas.latency.errors import LatencyTableError
 from nas.latency.fingerprint import target_fingerprint, today
-from nas.latency.in_net import base_arch, check_op_timing, measure_entries_in_net
+from nas.latency.in_net import check_op_timing, measure_entries_in_net
 from nas.latency.measure import Reference, Setting, make_reference, reference_arch, sweep, table_reference
 from nas.latency.ops import build_use, op_key, use_stats
 from nas.latency.table import Entry, LatencyTable, load_table
@@ -107,19 +107,13 @@ def build_table(space, device: str = "cpu", batch_size: int = 1, dtype: str = "f
                 monitor=monitor)
     table = LatencyTable({**fp, "date": today()}, meta={"source": "measured", "space": space_info(space)})
     t0 = time.perf_counter()
-    ref_arch = reference_arch(space)
+    ref = make_reference(space, s) if reference else None
     if resolve_op_timing(runtime, op_timing) == "net":
-        if not reference:
-            raise LatencyTableError("op_timing=net: ops are timed against the base network, the table's reference; "
-                                    "reference=false cannot be combined with it")
-        ref_arch = base_arch(space)
-        ref = make_reference(space, s, space.encode(ref_arch))
         n = measure_entries_in_net(space, table, s, passes, progress, ref)
     else:
-        ref = make_reference(space, s) if reference else None
         n = measure_entries(space, table, s, passes, progress, ref)
     if ref is not None:
-        table.meta["reference"] = {"space": space.name, "arch": space.encode(ref_arch),
+        table.meta["reference"] = {"space": space.name, "arch": space.encode(reference_arch(space)),
                                    "ms": round(ref.measured_ms, 6), "blocks": len(ref.samples)}
         if monitor is not None:
             monitor.reference(ref.samples)

@@ -3,8 +3,8 @@
 The table has the job's space, runtime, dtype, batch size and resolution, the device's CPU name, the
 runtime version that ran there and the threads it used (``torch: null``: the device need not have
 it); entries are the ops' figures (ratios to the reference network times its latency on the
-device; for a job packed with ``op_timing=net``, what each op's network adds to the reference, the
-base network, whose latency is ``const_ms``), ``meta.reference`` the reference (so the search's checks know the table's scale), and the
+device; for a job packed with ``op_timing=net``, what each op's network adds to the base network,
+whose latency is ``const_ms``), ``meta.reference`` the reference (so the search's checks know the table's scale), and the
 calibration is fitted on the calibration networks timed there. Validation networks, when packed,
 are reported as ``validate=N`` reports a table built here.
 """
@@ -22,6 +22,7 @@ from nas.latency.build import space_info
 from nas.latency.calibrate import fit_calibration
 from nas.latency.contention import LOAD_SLACK, LoadReport, MAX_REF_SPREAD, MIN_CPU_SHARE, enforce
 from nas.latency.errors import LatencyTableError
+from nas.latency.in_net import BASE_KEY
 from nas.latency.fingerprint import today
 from nas.latency.metrics import accuracy, format_accuracy
 from nas.latency.table import Entry, LatencyTable
@@ -87,10 +88,11 @@ def result_table(path: str | Path, allow_busy: Optional[bool] = None):
         shape = ops[k]["inputs"][0]
         return over.get("x".join(str(v) for v in shape), 0.0)
 
-    ref_ms = float(data["reference"]["ms"])
     in_net = job.get("op_timing") == "net"  # an op's figure is its network's: what it adds is the excess over the base
-    entries = {k: Entry(round(max(0.0, float(v["ms"]) - (ref_ms if in_net else call(k))), 6), params=ops[k].get("params"),
-                        act=ops[k].get("act"), runs=int(v["runs"])) for k, v in data["ops"].items() if k in ops}
+    base_ms = float(data["ops"][BASE_KEY]["ms"]) if in_net else 0.0
+    entries = {k: Entry(round(max(0.0, float(v["ms"]) - (base_ms if in_net else call(k))), 6), params=ops[k].get("params"),
+                        act=ops[k].get("act"), runs=int(v["runs"])) for k, v in data["ops"].items()
+               if k in ops and k != BASE_KEY}
     entries.update({z["key"]: Entry(0.0, params=z.get("params"), act=z.get("act")) for z in job.get("zero_ops", [])})
     fp = {"device": "cpu", "device_name": data["device"].get("cpu"), "threads": data["threads"], "torch": None,
           "dtype": job["dtype"], "batch_size": job["batch_size"], "resolution": job["space_args"]["resolution"],
@@ -102,8 +104,8 @@ def result_table(path: str | Path, allow_busy: Optional[bool] = None):
             "imported": today()}
     table = LatencyTable(fp, entries, meta=meta)
     if in_net:
-        table.const_ms, table.const_covers = round(ref_ms, 6), [STEM, HEAD]
-        table.meta.update(op_timing="net", base_ms=round(ref_ms, 6))
+        table.const_ms, table.const_covers = round(base_ms, 6), [STEM, HEAD]
+        table.meta.update(op_timing="net", base_ms=round(base_ms, 6))
     if len(data["calibration"]) >= 3:
         archs = [space.decode(c["arch"]) for c in job["calibration"]]
         table.calibration = fit_calibration(table, space, archs, data["calibration"])

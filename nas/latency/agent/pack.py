@@ -3,7 +3,7 @@ and the calibration (and validation) networks, lowered into the deployment runti
 stand-alone ``measure.py`` that times them there (it needs only the runtime and numpy).
 
 With ``op_timing=net`` (``nas.latency.in_net``) the job's "ops" are networks: the space's base network
-is the reference and each op key is the base with one decision changed; the importer turns their
+(key ``BASE_KEY``) and, per op key, the base with one decision changed; the importer turns their
 figures into what each op adds to the base."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from nas.io import atomic_write_text
 from nas.latency.build import resolve_op_timing, space_info
 from nas.latency.calibrate import sample_archs, spread_archs
 from nas.latency.errors import LatencyTableError
-from nas.latency.in_net import MIN_RUN_TIME as NET_MIN_RUN_TIME, base_arch, plan
+from nas.latency.in_net import BASE_KEY, MIN_RUN_TIME as NET_MIN_RUN_TIME, Item, base_arch, plan
 from nas.latency.measure import Setting, reference_arch
 from nas.latency.ops import build_use, op_key, space_uses, use_stats
 from nas.latency.table import Entry, LatencyTable
@@ -90,9 +90,10 @@ def pack(cfg, out: str | Path, space, progress: bool = True) -> Path:
     ref_arch = reference_arch(space)
     zero: List[Dict[str, Any]] = []
     items: List = []
-    if in_net:  # ops timed inside networks: no op or call program, one network per op key the base lacks
-        ref_arch = base_arch(space)
-        items, zero_uses = plan(space, ref_arch)
+    if in_net:  # ops timed inside networks: no op or call program; the base and one network per op key it lacks
+        base = base_arch(space)
+        items, zero_uses = plan(space, base)
+        items = [Item(BASE_KEY, None, base), *items]
         uses, shapes_in = [], []
         with torch.device("meta"):
             zero = [{"key": op_key(u), **use_stats(build_use(space, u)[0], u, cfg.batch_size)} for u in zero_uses]
@@ -127,7 +128,7 @@ def pack(cfg, out: str | Path, space, progress: bool = True) -> Path:
     for i, it in enumerate(items):
         item = _program(rt, *make(("in_net", it)), cfg, out, f"op_net_{i:03d}")
         with torch.device("meta"):
-            stats = use_stats(build_use(space, it.use)[0], it.use, cfg.batch_size)
+            stats = use_stats(build_use(space, it.use)[0], it.use, cfg.batch_size) if it.use else {}
         ops.append({"key": it.key, **item, "weight_bytes": 0, **stats})  # whole networks: no copies for context
 
     def nets(archs, prefix, desc):
