@@ -146,7 +146,7 @@ def run(cfg, out_dir: Optional[str | Path] = None) -> Dict[str, Any]:
               f"{load.get('cores')} cores, run-queue wait {load.get('wait_share')}, CPU share {load.get('cpu_share')}, "
               f"reference spread {load.get('reference_spread')}" + (" -- BUSY (allow_busy)" if load.get("busy") else ""))
     if "ops_seconds" in m:
-        how = (f" inside {m['ops_measured']} networks against the base network ({m['base_ms']:.3f} ms)"
+        how = (f" inside {m['ops_measured']} networks, as what they add to the base network ({m['base_ms']:.3f} ms)"
                if m.get("op_timing") == "net" else "")
         print(f"ops: {len(table.entries)} distinct (op, shape) entries, timed{how} in {m['ops_seconds']} s"
               + (f"; calibration on {table.calibration.n_archs} archs in {m['calibration_seconds']} s"

@@ -99,9 +99,8 @@ def build_table(space, device: str = "cpu", batch_size: int = 1, dtype: str = "f
     network (0: hot); see ``nas.latency.measure``. The table records both. ``runtime``: lower every
     op (and the reference) into that runtime (``nas.runtimes``) and time it there. ``monitor``
     watches for contention while timing (its verdict is the caller's: see :func:`get_table`).
-    ``op_timing``: ``program`` (each op lowered and timed alone) or ``net`` (each op timed inside a
-    network, against the space's base network as the reference: ``nas.latency.in_net``); ``None``: the
-    runtime's default."""
+    ``op_timing``: ``program`` (each op lowered and timed alone) or ``net`` (what each op adds to the
+    space's base network, both timed whole: ``nas.latency.in_net``); ``None``: the runtime's default."""
     fp = target_fingerprint(device, threads, dtype, batch_size, space.resolution, runtime)
     s = Setting(device, dtype, batch_size, fp["threads"], min_run_time, context_mb=context_mb, runtime=runtime,
                 monitor=monitor)

@@ -30,7 +30,7 @@ Cost: one lowered network per distinct op key (~100 for ``fbnet``) instead of on
 from __future__ import annotations
 
 import dataclasses
-from typing import Dict, List, NamedTuple, Tuple
+from typing import Dict, List, NamedTuple, Optional, Tuple
 
 import torch
 
@@ -86,9 +86,16 @@ def base_arch(space):
 
 
 class Item(NamedTuple):
-    key: str
-    use: OpUse
-    arch: object  # the base with one decision changed
+    key: str  # BASE_KEY for the base network itself
+    use: Optional[OpUse]  # None for the base
+    arch: object  # the base with one decision changed (or the base)
+
+
+def op_stats(space, use: OpUse, batch_size: int) -> dict:
+    """An op's weights and boundary activations (``use_stats``), built on the meta device."""
+    with torch.device("meta"):
+        module, _ = build_use(space, use)
+    return use_stats(module, use, batch_size)
 
 
 def plan(space, base) -> Tuple[List[Item], List[OpUse]]:
@@ -125,14 +132,9 @@ def measure_entries_in_net(space, table, s, passes: int, progress: bool, referen
     base = base_arch(space)
     items, zero = plan(space, base)
     res = space.resolution
-    step = max(1, len(items) // BASE_REPEATS)
-    timed: List[Item] = []
-    for i, item in enumerate(items):  # the base spread over the sweep, so a slow spell hits it once at most
-        if i % step == 0 and sum(t.key == BASE_KEY for t in timed) < BASE_REPEATS:
-            timed.append(Item(BASE_KEY, None, base))
-        timed.append(item)
-    while sum(t.key == BASE_KEY for t in timed) < BASE_REPEATS:
-        timed.append(Item(BASE_KEY, None, base))
+    timed = list(items)
+    for k in reversed(range(BASE_REPEATS)):  # the base spread over the sweep: a slow spell hits it once at most
+        timed.insert(k * len(items) // BASE_REPEATS, Item(BASE_KEY, None, base))
 
     def make(item: Item):
         torch.manual_seed(0)
@@ -144,16 +146,11 @@ def measure_entries_in_net(space, table, s, passes: int, progress: bool, referen
     base_ratio = statistics.median(t.ratio for it, t in zip(timed, found) if it.key == BASE_KEY)
     timings = [t for it, t in zip(timed, found) if it.key != BASE_KEY]
 
-    def stats(use: OpUse) -> dict:
-        with torch.device("meta"):
-            module, _ = build_use(space, use)
-        return use_stats(module, use, s.batch_size)
-
     for u in zero:
-        table.entries[op_key(u)] = Entry(0.0, **stats(u))
+        table.entries[op_key(u)] = Entry(0.0, **op_stats(space, u, s.batch_size))
     for item, t in zip(items, timings):
         table.entries[item.key] = Entry(round(max(0.0, (t.ratio - base_ratio) * scale), 6), runs=t.runs,
-                                        iqr_ms=round(t.ratio_iqr * scale, 6), **stats(item.use))
+                                        iqr_ms=round(t.ratio_iqr * scale, 6), **op_stats(space, item.use, s.batch_size))
     table.const_ms = round(base_ratio * scale, 6)
     table.const_covers = [STEM, HEAD]
     table.meta.update(op_timing="net", base=space.encode(base), base_ms=table.const_ms)

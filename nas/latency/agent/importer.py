@@ -22,8 +22,8 @@ from nas.latency.build import space_info
 from nas.latency.calibrate import fit_calibration
 from nas.latency.contention import LOAD_SLACK, LoadReport, MAX_REF_SPREAD, MIN_CPU_SHARE, enforce
 from nas.latency.errors import LatencyTableError
-from nas.latency.in_net import BASE_KEY
 from nas.latency.fingerprint import today
+from nas.latency.in_net import BASE_KEY
 from nas.latency.metrics import accuracy, format_accuracy
 from nas.latency.table import Entry, LatencyTable
 from nas.space.base import HEAD, STEM

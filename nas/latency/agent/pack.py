@@ -18,7 +18,7 @@ from nas.io import atomic_write_text
 from nas.latency.build import resolve_op_timing, space_info
 from nas.latency.calibrate import sample_archs, spread_archs
 from nas.latency.errors import LatencyTableError
-from nas.latency.in_net import BASE_KEY, MIN_RUN_TIME as NET_MIN_RUN_TIME, Item, base_arch, plan
+from nas.latency.in_net import BASE_KEY, MIN_RUN_TIME as NET_MIN_RUN_TIME, Item, base_arch, op_stats, plan
 from nas.latency.measure import Setting, reference_arch
 from nas.latency.ops import build_use, op_key, space_uses, use_stats
 from nas.latency.table import Entry, LatencyTable
@@ -95,8 +95,7 @@ def pack(cfg, out: str | Path, space, progress: bool = True) -> Path:
         items, zero_uses = plan(space, base)
         items = [Item(BASE_KEY, None, base), *items]
         uses, shapes_in = [], []
-        with torch.device("meta"):
-            zero = [{"key": op_key(u), **use_stats(build_use(space, u)[0], u, cfg.batch_size)} for u in zero_uses]
+        zero = [{"key": op_key(u), **op_stats(space, u, cfg.batch_size)} for u in zero_uses]
     cal = spread_archs(proxy_table(space, cfg.batch_size), space, cfg.calibrate, cfg.seed) if cfg.calibrate else []
     val = sample_archs(space, cfg.validate, "validate", cfg.seed, cal) if cfg.validate else []
 
@@ -127,8 +126,7 @@ def pack(cfg, out: str | Path, space, progress: bool = True) -> Path:
         ops.append({"key": op_key(use), **item, **use_stats(module, use, cfg.batch_size)})
     for i, it in enumerate(items):
         item = _program(rt, *make(("in_net", it)), cfg, out, f"op_net_{i:03d}")
-        with torch.device("meta"):
-            stats = use_stats(build_use(space, it.use)[0], it.use, cfg.batch_size) if it.use else {}
+        stats = op_stats(space, it.use, cfg.batch_size) if it.use else {}
         ops.append({"key": it.key, **item, "weight_bytes": 0, **stats})  # whole networks: no copies for context
 
     def nets(archs, prefix, desc):
