@@ -25,6 +25,7 @@ from pathlib import Path
 
 from nas.io import atomic_write_text
 from nas.latency import get_table
+from nas.latency.measure import NET_MIN_RUN_TIME, NET_PASSES
 from nas.latency.validate import validate_table, write_report
 from nas.runtimes import get_runtime
 from nas.space import load_space
@@ -44,7 +45,9 @@ def main() -> None:
     ap.add_argument("--calibrate", type=int, default=24)
     ap.add_argument("--passes", type=int, default=3)
     ap.add_argument("--min-run-time", type=float, default=0.02)
-    ap.add_argument("--net-min-run-time", type=float, default=0.2)
+    ap.add_argument("--net-min-run-time", type=float, default=NET_MIN_RUN_TIME)
+    ap.add_argument("--net-passes", type=int, default=NET_PASSES, help="sweeps over whole networks (calibration, "
+                    "validation, --op-timing net), each in a fresh session")
     ap.add_argument("--allow-busy", action="store_true")
     ap.add_argument("--op-timing", choices=["program", "net"], default=None,
                     help="ops timed alone or inside a network (nas.latency.in_net); default: the runtime's")
@@ -68,10 +71,11 @@ def main() -> None:
             t0 = time.perf_counter()
             table = get_table(space, threads=args.threads, dtype=dtype, cache_dir=args.cache_dir or tmp,
                               rebuild=True, runtime=runtime, calibrate=args.calibrate, passes=args.passes,
-                              min_run_time=args.min_run_time, allow_busy=args.allow_busy, op_timing=args.op_timing)
+                              min_run_time=args.min_run_time, allow_busy=args.allow_busy, op_timing=args.op_timing,
+                              net_passes=args.net_passes)
             build = time.perf_counter() - t0
             table.save(out / f"table-{runtime}-{dtype}.json")
-        v = validate_table(table, space, args.archs, passes=args.passes, min_run_time=args.net_min_run_time,
+        v = validate_table(table, space, args.archs, passes=args.net_passes, min_run_time=args.net_min_run_time,
                            allow_busy=args.allow_busy)
         write_report(v, out / f"{runtime}-{dtype}")
         print(v.summary(), flush=True)

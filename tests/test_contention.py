@@ -13,7 +13,7 @@ from nas.latency.contention import BusyMachine, Contention, enforce, wait_for_qu
 from nas.latency.measure import Setting, time_module
 from test_latency_fixtures import tiny_space
 
-FAST = dict(min_run_time=0.001, passes=1, progress=False)
+FAST = dict(min_run_time=0.001, passes=1, net_passes=1, progress=False)
 
 
 @pytest.fixture(autouse=True)
@@ -21,8 +21,10 @@ def _refuse_when_busy(monkeypatch):
     monkeypatch.delenv("NAS_ALLOW_BUSY", raising=False)  # conftest forces busy machines for the other tests
 
 
-def fake_clock(step_wall, step_cpu, step_wait):
-    state = {"wall": 0.0, "cpu": 0.0, "wait": 0.0}
+def fake_clock(step_wall, step_cpu, step_wait, step_machine=None):
+    """Readings that advance by a step at each read (``observe`` reads each once before, once after);
+    ``step_machine``: the whole machine's CPU seconds (default: this process's alone)."""
+    state = {"wall": 0.0, "cpu": 0.0, "wait": 0.0, "machine": 0.0}
 
     def tick(key, step):
         def read():
@@ -30,23 +32,26 @@ def fake_clock(step_wall, step_cpu, step_wait):
             return state[key]
         return read
 
-    return dict(clock=tick("wall", step_wall), cpu=tick("cpu", step_cpu), wait=tick("wait", step_wait))
+    return dict(clock=tick("wall", step_wall), cpu=tick("cpu", step_cpu), wait=tick("wait", step_wait),
+                machine=tick("machine", step_cpu if step_machine is None else step_machine))
 
 
 def test_quiet_readings_are_not_busy():
-    mon = Contention(1, loadavg=lambda: (0.3, 0.3, 0.3), n_cores=2, **fake_clock(1.0, 0.98, 0.01))
+    mon = Contention(1, loadavg=lambda: (0.3, 0.3, 0.3), n_cores=2, **fake_clock(1.0, 0.98, 0.01, 1.1))
     with mon.observe():
         pass
     mon.reference([1.0, 1.01, 0.99, 1.0, 1.02, 1.0])
     r = mon.verdict()
     assert not r.busy and r.reasons == [] and r.wait_share == pytest.approx(0.01)
+    assert r.others_timing == pytest.approx(0.12)
 
 
-@pytest.mark.parametrize("signal", ["load", "wait", "spread"])
+@pytest.mark.parametrize("signal", ["load", "wait", "spread", "others"])
 def test_each_signal_alone_says_busy(signal):
     load = 6.0 if signal == "load" else 0.3
     mon = Contention(1, loadavg=lambda: (load, load, load), n_cores=2,
-                     **fake_clock(1.0, 0.5 if signal == "wait" else 0.98, 0.5 if signal == "wait" else 0.0))
+                     **fake_clock(1.0, 0.5 if signal == "wait" else 0.98, 0.5 if signal == "wait" else 0.0,
+                                  1.7 if signal == "others" else None))
     with mon.observe():
         pass
     mon.reference([1.0, 1.6, 1.0, 1.7, 1.0, 1.5] if signal == "spread" else [1.0] * 6)
@@ -59,22 +64,39 @@ def test_each_signal_alone_says_busy(signal):
         assert enforce(r, True, "building the table").allowed
 
 
-def test_real_contention_is_seen():
-    """Three spinning processes on this machine's cores: the timing thread waits for a core."""
+def timed_beside_spinners(n, min_run_time):
+    """The verdict of a monitor timing a small conv while ``n`` processes spin on this machine's cores."""
     spin = [subprocess.Popen([sys.executable, "-c", "import time\nt=time.time()\nwhile time.time()-t<20: pass"])
-            for _ in range(3)]
+            for _ in range(n)]
     try:
         time.sleep(0.5)
         mon = Contention(1)
-        s = Setting("cpu", "float32", 1, 1, 0.5, monitor=mon)
+        s = Setting("cpu", "float32", 1, 1, min_run_time, monitor=mon)
         time_module(nn.Sequential(nn.Conv2d(8, 8, 3, padding=1), nn.ReLU()), [(8, 16, 16)], s, "conv")
-        r = mon.verdict()
+        return mon.verdict()
     finally:
         for p in spin:
             p.kill()
             p.wait()
+
+
+def test_real_contention_is_seen():
+    """Three spinning processes on this machine's cores: the timing thread waits for a core."""
+    r = timed_beside_spinners(3, 0.5)
     assert r.busy, r
     assert r.timed_seconds >= 0.4
+
+
+def test_other_cores_busy_is_seen():
+    """Processes spinning on every core but the timing thread's take no core from it (the run-queue wait
+    stays low where there are free cores) but share its caches and memory: reported as other processes'
+    CPU use while timing."""
+    from nas.latency.contention import cores
+
+    free = max(1, cores() - 1)
+    r = timed_beside_spinners(free, 1.0)
+    assert r.others_timing is not None and r.others_timing > 0.5 * free, r
+    assert any("other processes used" in reason for reason in r.reasons), r
 
 
 def busy_machine(monkeypatch, load=6.0, others=5.5):

@@ -183,7 +183,7 @@ def test_latency_build_killed_and_run_again_gives_the_same_table(toy, tmp_path):
 
     def cmd(cache):
         return [sys.executable, "fake_latency.py", f"space.name={path}", "space.variant=cifar", "threads=1",
-                "reference=false", "context_mb=0", "passes=2", "calibrate=4", "progress=false", "allow_busy=true",
+                "reference=false", "context_mb=0", "passes=2", "net_passes=2", "calibrate=4", "progress=false", "allow_busy=true",
                 f"cache_dir={cache}", "hydra.run.dir=hydra_run"]
 
     full, killed = tmp_path / "full", tmp_path / "killed"

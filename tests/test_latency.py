@@ -20,7 +20,26 @@ from nas.space import load_space
 from nas.space.factorized import Residual, adds_shortcut
 from test_latency_fixtures import synthetic_table, tiny_space
 
-FAST = dict(min_run_time=0.001, passes=1, progress=False)
+FAST = dict(min_run_time=0.001, passes=1, net_passes=1, progress=False)
+
+
+def test_the_reference_gets_fresh_sessions_in_a_runtime(tmp_path, monkeypatch, fake_backend):
+    """A runtime session keeps its own speed for life: in a runtime the reference is loaded again every
+    RENEW_SECONDS between items (here: before each), its latency the median over all its sessions;
+    eager modules have no sessions and keep one reference."""
+    import nas.latency.measure as measure
+
+    monkeypatch.setenv("NAS_LOWERED_CACHE", str(tmp_path / "lowered"))
+    monkeypatch.setattr(measure, "RENEW_SECONDS", 0.0)
+    space = tiny_space(tmp_path)
+    archs = [space.sample(i) for i in range(3)]
+    for runtime, sessions in (("fake", 1 + 2 * len(archs)), ("eager", 1)):
+        s = measure.Setting(min_run_time=0.001, runtime=runtime)
+        ref = measure.make_reference(space, s)
+        first = ref.module
+        ms = measure.time_archs(space, archs, s, passes=2, progress=False, reference=ref)
+        assert ref.sessions == sessions and (ref.module is not first) == (runtime == "fake")
+        assert len(ms) == len(archs) and all(m > 0 for m in ms) and len(ref.samples) >= 2 * 4 * len(archs)
 
 
 def all_archs(space):

@@ -22,7 +22,7 @@ def cfg_of(*overrides):
 
 
 def tiny_overrides(tmp_path, space_path):
-    return [f"space.name={space_path}", "threads=1", "min_run_time=0.001", "net_min_run_time=0.001", "passes=1",
+    return [f"space.name={space_path}", "threads=1", "min_run_time=0.001", "net_min_run_time=0.001", "passes=1", "net_passes=1",
             "progress=false", f"cache_dir={tmp_path / 'cache'}"]
 
 

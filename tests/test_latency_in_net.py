@@ -14,7 +14,7 @@ from nas.latency.validate import validate_table
 from nas.profile import count_macs
 from test_latency_fixtures import tiny_space
 
-FAST = dict(min_run_time=0.001, passes=1, progress=False)
+FAST = dict(min_run_time=0.001, passes=1, net_passes=1, progress=False)
 
 
 def macs(space, arch):
@@ -128,8 +128,24 @@ def test_the_runtime_names_the_default(monkeypatch):
     from nas.runtimes.eager import Eager
 
     assert resolve_op_timing("eager") == "program"
-    monkeypatch.setattr(Eager, "op_timing", "net")
+    monkeypatch.setattr(Eager, "op_timing", {"float32": "net"})
     assert resolve_op_timing("eager") == "net" and resolve_op_timing("eager", "program") == "program"
+    assert resolve_op_timing("eager", dtype="bfloat16") == "program"
+
+
+@pytest.mark.parametrize("dtype", ["float32", "int8"])
+def test_onnx_runtimes_default_to_net_where_it_can_run(tmp_path, dtype):
+    """ONNX Runtime and OpenVINO time ops inside networks by default (measured better in both dtypes);
+    a space whose latency does not add up per decision, or no reference, falls back to programs, while
+    an explicit op_timing=net there stays an error (above)."""
+    layerwise, factorized = tiny_space(tmp_path), tiny_space(tmp_path, "factorized")
+    for runtime in ("onnxruntime", "openvino"):
+        assert resolve_op_timing(runtime, None, dtype, layerwise) == "net"
+        assert resolve_op_timing(runtime, None, dtype, factorized) == "program"
+        assert resolve_op_timing(runtime, None, dtype, layerwise, reference=False) == "program"
+        assert resolve_op_timing(runtime, "program", dtype, layerwise) == "program"
+    for runtime in ("eager", "executorch"):
+        assert resolve_op_timing(runtime, None, dtype if runtime != "eager" else "float32", layerwise) == "program"
 
 
 @pytest.mark.parametrize("kind, kwargs, words", [
@@ -148,7 +164,7 @@ def test_what_op_timing_net_cannot_do_is_one_line(tmp_path, kind, kwargs, words)
 def test_in_net_plumbing_in_a_runtime(tmp_path, monkeypatch, fake_backend):
     """Networks are lowered and timed in the table's runtime (conftest's fake one: a pickled module),
     by the runtime's default op timing."""
-    monkeypatch.setattr(type(fake_backend), "op_timing", "net")
+    monkeypatch.setattr(type(fake_backend), "op_timing", {"float32": "net"})
     monkeypatch.setenv("NAS_LOWERED_CACHE", str(tmp_path / "lowered"))
     space = tiny_space(tmp_path)
     table = get_table(space, threads=1, cache_dir=tmp_path, runtime="fake", calibrate=3, **FAST)

@@ -481,7 +481,7 @@ def test_latency_app_builds_a_cell_table(tmp_path, capsys):
     s = tiny(tmp_path)
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
         cfg = compose("latency", overrides=[f"space.name={s.source}", "space.variant=cifar", "threads=1",
-                                            "min_run_time=0.001", "net_min_run_time=0.001", "passes=1",
+                                            "min_run_time=0.001", "net_min_run_time=0.001", "passes=1", "net_passes=1",
                                             "progress=false", f"cache_dir={tmp_path / 'cache'}", "calibrate=3",
                                             "validate=2"])
     out = run(cfg, tmp_path / "run")

@@ -16,7 +16,7 @@ from nas.latency.ops import build_use, space_uses
 from nas.runtimes import RuntimeUnavailable, get_runtime, lower
 from test_latency_fixtures import synthetic_table, tiny_space
 
-FAST = dict(min_run_time=0.001, passes=1, progress=False)
+FAST = dict(min_run_time=0.001, passes=1, net_passes=1, progress=False)
 # ExecuTorch's lowering takes 5-20 s per program here, OpenVINO's compile a few: those run with -m slow
 PARAMS = ["onnxruntime", pytest.param("executorch", marks=pytest.mark.slow),
           pytest.param("openvino", marks=pytest.mark.slow)]
@@ -74,6 +74,24 @@ def test_lowered_op_and_net_match_eager_fp32(tmp_path, name):
     again = prog.reload()  # a copy for timing in context: the same program, loaded again
     assert torch.equal(again(x[1:]), prog(x[1:]))
     assert rt.version() and rt.version()[0].isdigit()
+
+
+def test_openvino_reads_programs_without_its_converter(tmp_path, monkeypatch):
+    """``ov.convert_model`` forks copies of the process to send telemetry, which ran beside every timing:
+    sessions and exports read the ONNX program with the Core's reader instead (the converter, blocked here,
+    is never called) and give the eager net's outputs."""
+    rt = backend("openvino")
+    import openvino as ov
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("ov.convert_model called")
+
+    monkeypatch.setattr(ov, "convert_model", refuse)
+    space = tiny_space(tmp_path)
+    op, inputs = first_op(space)
+    prog = lower(rt, op, inputs, "float32")
+    with torch.no_grad():
+        assert float((prog(*inputs) - op(*inputs)).abs().max()) <= 1e-4
 
 
 @pytest.mark.parametrize("name", PARAMS)

@@ -134,7 +134,8 @@ def run(cfg, out_dir: Optional[str | Path] = None) -> Dict[str, Any]:
         table = get_table(space, cfg.device.type, cfg.batch_size, cfg.dtype, threads, cfg.cache_dir, cfg.rebuild,
                           cfg.progress, calibrate=cfg.calibrate, min_run_time=cfg.min_run_time, passes=cfg.passes,
                           seed=cfg.seed, reference=cfg.reference, context_mb=cfg.context_mb, runtime=cfg.runtime,
-                          allow_busy=cfg.allow_busy, busy_wait=cfg.busy_wait, op_timing=cfg.op_timing)
+                          allow_busy=cfg.allow_busy, busy_wait=cfg.busy_wait, op_timing=cfg.op_timing,
+                          net_passes=cfg.net_passes)
     seconds = time.perf_counter() - t0
     lo, hi = table.bounds(space, calibrated=False)
     print(f"{table!r}")
@@ -144,6 +145,7 @@ def run(cfg, out_dir: Optional[str | Path] = None) -> Dict[str, Any]:
     if load:
         print(f"load while timing: average {load.get('loadavg_before')} before / {load.get('loadavg_after')} after on "
               f"{load.get('cores')} cores, run-queue wait {load.get('wait_share')}, CPU share {load.get('cpu_share')}, "
+              f"other processes {load.get('others_timing')} cores, "
               f"reference spread {load.get('reference_spread')}" + (" -- BUSY (allow_busy)" if load.get("busy") else ""))
     if "ops_seconds" in m:
         how = (f" inside {m['ops_measured']} networks, as what they add to the base network ({m['base_ms']:.3f} ms)"
@@ -165,7 +167,7 @@ def run(cfg, out_dir: Optional[str | Path] = None) -> Dict[str, Any]:
         from nas.latency.validate import validate_table, write_report
 
         v = validate_table(table, space, cfg.validate, cfg.seed, allow_mismatch=cfg.allow_mismatch,
-                           passes=cfg.passes, min_run_time=cfg.net_min_run_time, progress=cfg.progress,
+                           passes=cfg.net_passes, min_run_time=cfg.net_min_run_time, progress=cfg.progress,
                            allow_busy=cfg.allow_busy)
         files = write_report(v, out_dir or Path(cfg.cache_dir) / "validation")
         print(v.summary())

@@ -19,8 +19,8 @@ import torch
 from nas.latency.contention import Contention, enforce, wait_for_quiet
 from nas.latency.errors import LatencyTableError
 from nas.latency.fingerprint import target_fingerprint, today
-from nas.latency.in_net import check_op_timing, measure_entries_in_net
-from nas.latency.measure import Reference, Setting, make_reference, reference_arch, sweep, table_reference
+from nas.latency.in_net import check_op_timing, measure_entries_in_net, supports as supports_in_net
+from nas.latency.measure import NET_PASSES, Reference, Setting, make_reference, reference_arch, sweep, table_reference
 from nas.latency.ops import build_use, op_key, use_stats
 from nas.latency.table import Entry, LatencyTable, load_table
 
@@ -91,7 +91,8 @@ def build_table(space, device: str = "cpu", batch_size: int = 1, dtype: str = "f
                 threads: Optional[int] = None, *, min_run_time: float = DEFAULT_MIN_RUN_TIME,
                 passes: int = DEFAULT_PASSES, progress: bool = True, reference: bool = True,
                 context_mb: float = DEFAULT_CONTEXT_MB, runtime: str = "eager",
-                monitor: Optional[Contention] = None, op_timing: Optional[str] = None) -> LatencyTable:
+                monitor: Optional[Contention] = None, op_timing: Optional[str] = None,
+                net_passes: int = NET_PASSES) -> LatencyTable:
     """A fresh table of every op of ``space`` measured here (not calibrated, not saved).
 
     ``reference``: time every op in alternation with the space's reference network (drift-free
@@ -100,15 +101,16 @@ def build_table(space, device: str = "cpu", batch_size: int = 1, dtype: str = "f
     op (and the reference) into that runtime (``nas.runtimes``) and time it there. ``monitor``
     watches for contention while timing (its verdict is the caller's: see :func:`get_table`).
     ``op_timing``: ``program`` (each op lowered and timed alone) or ``net`` (what each op adds to the
-    space's base network, both timed whole: ``nas.latency.in_net``); ``None``: the runtime's default."""
+    space's base network, both timed whole: ``nas.latency.in_net``, over ``net_passes`` sweeps);
+    ``None``: the runtime's default."""
     fp = target_fingerprint(device, threads, dtype, batch_size, space.resolution, runtime)
     s = Setting(device, dtype, batch_size, fp["threads"], min_run_time, context_mb=context_mb, runtime=runtime,
                 monitor=monitor)
     table = LatencyTable({**fp, "date": today()}, meta={"source": "measured", "space": space_info(space)})
     t0 = time.perf_counter()
     ref = make_reference(space, s) if reference else None
-    if resolve_op_timing(runtime, op_timing) == "net":
-        n = measure_entries_in_net(space, table, s, passes, progress, ref)
+    if resolve_op_timing(runtime, op_timing, dtype, space, reference) == "net":
+        n = measure_entries_in_net(space, table, s, net_passes, progress, ref)
     else:
         n = measure_entries(space, table, s, passes, progress, ref)
     if ref is not None:
@@ -117,16 +119,21 @@ def build_table(space, device: str = "cpu", batch_size: int = 1, dtype: str = "f
         if monitor is not None:
             monitor.reference(ref.samples)
     table.meta.update(ops_measured=n, ops_seconds=round(time.perf_counter() - t0, 2), min_run_time=min_run_time,
-                      passes=passes, context_mb=context_mb)
+                      passes=passes, net_passes=net_passes, context_mb=context_mb)
     return table
 
 
-def resolve_op_timing(runtime: str, op_timing: Optional[str] = None) -> str:
-    """``op_timing``, or the runtime's default (``Backend.op_timing``) when ``None``."""
+def resolve_op_timing(runtime: str, op_timing: Optional[str] = None, dtype: str = "float32", space=None,
+                      reference: bool = True) -> str:
+    """``op_timing``, or when ``None`` the runtime's default for ``dtype`` (``Backend.op_timing``): ``net``
+    only where it can be (a ``space`` whose latency adds up per decision, timed against a reference)."""
     if op_timing is None:
         from nas.runtimes import get_runtime
 
-        return get_runtime(runtime).op_timing
+        default = get_runtime(runtime).default_op_timing(dtype)
+        if default == "net" and (not reference or (space is not None and not supports_in_net(space))):
+            return "program"
+        return default
     return check_op_timing(op_timing)
 
 
@@ -176,13 +183,14 @@ def get_table(space, device: str = "cpu", batch_size: int = 1, dtype: str = "flo
               min_run_time: float = DEFAULT_MIN_RUN_TIME, passes: int = DEFAULT_PASSES,
               seed: int = 0, reference: bool = True, context_mb: float = DEFAULT_CONTEXT_MB,
               runtime: str = "eager", allow_busy: Optional[bool] = None, busy_wait: float = 0.0,
-              op_timing: Optional[str] = None) -> LatencyTable:
+              op_timing: Optional[str] = None, net_passes: int = NET_PASSES) -> LatencyTable:
     """The table of ``space`` for this device and settings: the cached one when its fingerprint matches
     (ops it lacks are measured and added), else measured now; calibrated on ``calibrate`` random
     architectures timed end to end (0: no calibration); saved atomically; returned.
 
     ``threads=None`` pins torch's current thread count. ``reference``, ``context_mb``: how ops are
-    timed, and ``op_timing`` (see :func:`build_table`). A corrupt cached file is an error (delete it or pass
+    timed, and ``op_timing`` (see :func:`build_table`); ``passes`` sweeps over ops, ``net_passes`` over whole
+    networks (calibration, ``op_timing=net``). A corrupt cached file is an error (delete it or pass
     ``rebuild=True``).
 
     ``runtime`` (``nas.runtimes``; default eager PyTorch): ops and networks are lowered into it and
@@ -195,7 +203,7 @@ def get_table(space, device: str = "cpu", batch_size: int = 1, dtype: str = "flo
     from nas.latency.calibrate import calibrate_table
 
     fp = target_fingerprint(device, threads, dtype, batch_size, space.resolution, runtime)
-    op_timing = resolve_op_timing(runtime, op_timing)
+    op_timing = resolve_op_timing(runtime, op_timing, dtype, space, reference)
     path = cache_path(space, fp, cache_dir, protocol(reference, context_mb, op_timing))
     monitor = Contention(fp["threads"])
     s = Setting(device, dtype, batch_size, fp["threads"], min_run_time, context_mb=context_mb, runtime=runtime,
@@ -233,11 +241,11 @@ def get_table(space, device: str = "cpu", batch_size: int = 1, dtype: str = "flo
         monitor.restart()
         table = build_table(space, device, batch_size, dtype, fp["threads"], min_run_time=min_run_time,
                             passes=passes, progress=progress, reference=reference, context_mb=context_mb,
-                            runtime=runtime, monitor=monitor, op_timing=op_timing)
+                            runtime=runtime, monitor=monitor, op_timing=op_timing, net_passes=net_passes)
         changed = True
     if calibrate and table.calibration is None:
         t0 = time.perf_counter()
-        calibrate_table(table, space, calibrate, seed=seed, setting=s, passes=passes, progress=progress)
+        calibrate_table(table, space, calibrate, seed=seed, setting=s, passes=net_passes, progress=progress)
         table.meta["calibration_seconds"] = round(time.perf_counter() - t0, 2)
         changed = True
     if changed:

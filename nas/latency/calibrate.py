@@ -18,7 +18,7 @@ import numpy as np
 
 from nas.latency.errors import LatencyTableError
 from nas.latency.fingerprint import table_runtime
-from nas.latency.measure import Setting, table_reference, time_archs
+from nas.latency.measure import NET_PASSES, Setting, table_reference, time_archs
 from nas.latency.table import FEATURES, Calibration, LatencyTable
 
 # candidate models, simplest first: (name, features, with intercept); "identity" is the plain op sum
@@ -133,7 +133,7 @@ CALIBRATION_MIN_RUN_TIME = 0.06  # seconds of timed runs per network and sweep
 
 
 def calibrate_table(table: LatencyTable, space, n: int, seed: int = 0, setting: Optional[Setting] = None,
-                    passes: int = 3, progress: bool = True, min_run_time: float = CALIBRATION_MIN_RUN_TIME) -> Calibration:
+                    passes: int = NET_PASSES, progress: bool = True, min_run_time: float = CALIBRATION_MIN_RUN_TIME) -> Calibration:
     """Time ``n`` architectures spread over the space's latency range (:func:`spread_archs`) end to end
     (the table's settings; against its reference network if it has one), fit, store in ``table``."""
     fp = table.fingerprint

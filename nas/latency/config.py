@@ -27,13 +27,14 @@ class LatencyAppConf:
     cache_dir: str = "outputs/latency_tables"
     rebuild: bool = False  # measure again even if a matching cached table exists
     min_run_time: float = ranged(0.02, gt=0) # seconds of timed runs per op and sweep
-    passes: int = ranged(3, ge=1) # sweeps over all ops (and networks); an item's figure is the median over its sweeps
+    passes: int = ranged(3, ge=1) # sweeps over all ops; an item's figure is the median over its sweeps
     reference: bool = True  # time everything in alternation with a fixed reference network (cancels drift)
     context_mb: float = ranged(16.0, ge=0) # time ops round-robin over copies holding this many MB of weights (0: hot caches)
     op_timing: Optional[str] = None  # program (each op timed alone) | net (inside a network); null: the runtime's default
     calibrate: int = ranged(24, ge=3, allowed=(0,)) # random archs timed end to end to fit the calibration (0: none)
     validate: int = ranged(0, ge=2, allowed=(0,)) # N: time N more random archs end to end and report the table's accuracy
-    net_min_run_time: float = ranged(0.2, gt=0) # seconds of timed runs per network and sweep (validation)
+    net_passes: int = ranged(9, ge=1) # sweeps over whole networks (calibration, validation, op_timing=net), each on a fresh instance / session
+    net_min_run_time: float = ranged(0.05, gt=0) # seconds of timed runs per network and sweep (validation)
     seed: int = ranged(0, ge=0, lt=2**32)
     progress: bool = True
     table: Optional[str] = None  # use this table file instead of building one (e.g. from another device)

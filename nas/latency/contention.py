@@ -15,6 +15,11 @@ signals, each cheap:
 - CPU time against wall time while timing: a timing loop runs all the time, so its process gets
   about ``threads`` seconds of CPU per second of wall time unless it waits for a core; on Linux the
   run-queue wait of this process's threads (``/proc/self/task/*/schedstat``) says the same directly;
+- other processes' CPU use while timing (``/proc/stat`` minus this process): a job on the cores the
+  timing threads leave free takes no core from them, but shares the caches and memory bandwidth. It
+  caught what the other signals missed: OpenVINO's ``convert_model`` forked copies of this process to
+  send telemetry, each ~50% of the second core, while the next networks were timed (now avoided:
+  ``nas.runtimes.ov``);
 - the spread of the reference network's blocks (the interquartile range of each block's ratio to
   the one before, over their median): on a quiet machine a few percent.
 
@@ -42,6 +47,7 @@ from nas.latency.errors import LatencyTableError
 MAX_WAIT_SHARE = 0.10  # run-queue wait over wall time above this: another job took the core
 MIN_CPU_SHARE = 0.80  # CPU time over (wall time x threads) below this, one thread: descheduled
 MAX_REF_SPREAD = 0.15  # reference blocks' IQR / median above this
+MAX_OTHERS_SHARE = 0.5  # other processes using more than this share of the cores left free while timing
 LOAD_SLACK = 0.5  # load average may exceed the cores left for others by this much
 
 
@@ -57,19 +63,23 @@ def own_load(now: Optional[float] = None) -> float:
     return _OWN["threads"] * math.exp(-max(0.0, now - _OWN["until"]) / 60.0)
 
 
+def machine_busy_seconds() -> Optional[float]:
+    """CPU seconds every process has used since boot (Linux ``/proc/stat``), or ``None`` elsewhere."""
+    try:
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:9]]  # user nice system idle iowait irq softirq steal
+    except (OSError, ValueError, IndexError):
+        return None
+    return (v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / os.sysconf("SC_CLK_TCK")
+
+
 def cpu_of_others(window: float = 1.0, sleep: Callable[[float], None] = time.sleep) -> Optional[float]:
     """Cores' worth of CPU time used by every process but this one over the next ``window`` seconds
     (Linux ``/proc/stat`` against this process's CPU time, all its threads), or ``None`` elsewhere."""
-    def busy_s() -> float:
-        with open("/proc/stat") as f:
-            v = [int(x) for x in f.readline().split()[1:9]]  # user nice system idle iowait irq softirq steal
-        return (v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / os.sysconf("SC_CLK_TCK")
-
-    try:
-        b0, c0, t0 = busy_s(), time.process_time(), time.monotonic()
-        sleep(window)
-        b1, c1, t1 = busy_s(), time.process_time(), time.monotonic()
-    except (OSError, ValueError, IndexError):
+    b0, c0, t0 = machine_busy_seconds(), time.process_time(), time.monotonic()
+    sleep(window)
+    b1, c1, t1 = machine_busy_seconds(), time.process_time(), time.monotonic()
+    if b0 is None or b1 is None:
         return None
     return max(0.0, (b1 - b0) - (c1 - c0)) / max(t1 - t0, 1e-3)
 
@@ -105,6 +115,7 @@ class LoadReport:
     others_cpu: Optional[float] = None  # cores other processes used before timing (read when the load said busy)
     cpu_share: Optional[float] = None  # CPU time / (wall time x threads) while timing
     wait_share: Optional[float] = None  # run-queue wait / wall time while timing
+    others_timing: Optional[float] = None  # cores' worth of CPU other processes used while timing
     reference_spread: Optional[float] = None  # IQR / median of the reference's blocks
     timed_seconds: float = 0.0
     busy: bool = False
@@ -118,21 +129,23 @@ class LoadReport:
 class Contention:
     """Gathers the signals while timing. ``loadavg``, ``others``, ``clock``, ``cpu`` and ``wait`` can be
     replaced (tests inject readings; an injected ``loadavg`` without ``others`` is taken as the whole
-    truth: no reading of the real machine's CPU use confirms or overrules it)."""
+    truth: no reading of the real machine's CPU use confirms or overrules it, before or while timing)."""
 
     def __init__(self, threads: int, *, loadavg: Optional[Callable[[], Tuple[float, float, float]]] = None,
                  cpu: Callable[[], float] = time.process_time, wait: Callable[[], Optional[float]] = run_queue_wait,
                  clock: Callable[[], float] = time.perf_counter, n_cores: Optional[int] = None,
-                 others: Optional[Callable[[], Optional[float]]] = None):
+                 others: Optional[Callable[[], Optional[float]]] = None,
+                 machine: Optional[Callable[[], Optional[float]]] = None):
         self.threads, self.cpu, self.wait, self.clock = threads, cpu, wait, clock
         self.loadavg = loadavg or (lambda: os.getloadavg())
         self.others = others or ((lambda: None) if loadavg else (lambda: cpu_of_others()))
+        self.machine = machine or ((lambda: None) if loadavg else machine_busy_seconds)
         self.cores = n_cores or cores()
         self.report = LoadReport(threads, self.cores, loadavg_before=self._load())
         self.own_before = own_load()
         self.busy_before = self.busy_load(self.report.loadavg_before, running=False, own=self.own_before)
-        self.wall = self.cpu_time = self.waited = 0.0
-        self.has_wait = True
+        self.wall = self.cpu_time = self.waited = self.machine_time = 0.0
+        self.has_wait = self.has_machine = True
 
     def restart(self) -> None:
         """Read the load "before timing" again (after waiting for a quiet window: the load read when the
@@ -168,18 +181,22 @@ class Contention:
 
     @contextmanager
     def observe(self) -> Iterator[None]:
-        """Around one timed item: adds its wall time, CPU time and run-queue wait."""
-        w0, c0, q0 = self.clock(), self.cpu(), self.wait()
+        """Around one timed item: adds its wall time, CPU time, run-queue wait and the machine's CPU time."""
+        w0, c0, q0, m0 = self.clock(), self.cpu(), self.wait(), self.machine()
         try:
             yield
         finally:
-            w1, c1, q1 = self.clock(), self.cpu(), self.wait()
+            w1, c1, q1, m1 = self.clock(), self.cpu(), self.wait(), self.machine()
             self.wall += w1 - w0
             self.cpu_time += c1 - c0
             if q0 is None or q1 is None:
                 self.has_wait = False
             else:
                 self.waited += q1 - q0
+            if m0 is None or m1 is None:
+                self.has_machine = False
+            else:
+                self.machine_time += m1 - m0
 
     def reference(self, samples: Sequence[float]) -> None:
         """The reference's blocks, in order: the spread of each one's ratio to the one before (slow
@@ -199,6 +216,8 @@ class Contention:
         if self.wall > 0:
             r.cpu_share = self.cpu_time / (self.wall * self.threads)
             r.wait_share = self.waited / self.wall if self.has_wait else None
+            if self.has_machine:
+                r.others_timing = max(0.0, self.machine_time - self.cpu_time) / self.wall
         if self.busy_before:
             r.reasons.append(f"load average {r.loadavg_before:.2f} before timing on {self.cores} cores "
                              f"({self.threads} thread(s) needed){_others_text(r.others_cpu)}")
@@ -206,6 +225,10 @@ class Contention:
             r.reasons.append(f"timing threads waited for a core {r.wait_share:.0%} of the time")
         elif r.wait_share is None and self.threads == 1 and r.cpu_share is not None and r.cpu_share < MIN_CPU_SHARE:
             r.reasons.append(f"CPU time only {r.cpu_share:.0%} of wall time while timing")
+        free = max(self.cores - self.threads, 1)
+        if r.others_timing is not None and r.others_timing > MAX_OTHERS_SHARE * free:
+            r.reasons.append(f"other processes used {r.others_timing:.1f} of the {free} core(s) left free while "
+                             f"timing")
         if r.reference_spread is not None and r.reference_spread > MAX_REF_SPREAD:
             r.reasons.append(f"the reference network's blocks spread by {r.reference_spread:.0%} (IQR/median)")
         r.busy = bool(r.reasons)

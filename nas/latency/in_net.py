@@ -1,6 +1,6 @@
 """Ops timed inside a network (``op_timing=net``): an op's entry is what it adds to a whole network.
 
-Timed as a program of its own (``op_timing=program``, the default), an op pays what a network pays
+Timed as a program of its own (``op_timing=program``), an op pays what a network pays
 once: the runtime's call, binding inputs and outputs, for int8 the quantize / dequantize at the
 program's boundary, and whatever the runtime does per inference. Where that dominates sub-millisecond
 ops (OpenVINO: op sums 3-5x the network's latency, ONNX Runtime: 1.5x), subtracting a trivial
@@ -73,6 +73,16 @@ def _additive(space) -> Tuple[List[OpUse], Dict[str, List[OpUse]]]:
                                     f"per choice, which one network per op cannot tell apart; use op_timing=program")
         single[label] = [uses[0] for uses in choices]
     return fixed, single
+
+
+def supports(space) -> bool:
+    """Whether ``space``'s ops can be timed inside networks (its latency adds up per decision, one op per
+    choice): a runtime's default ``net`` falls back to ``program`` where not."""
+    try:
+        _additive(space)
+    except LatencyTableError:
+        return False
+    return True
 
 
 def base_arch(space):

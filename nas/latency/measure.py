@@ -23,7 +23,12 @@ weights, the same input) to hold ``context_mb`` MB of weights reproduces that. O
 20% low with Kendall tau 0.88 timed hot, 16% / 0.90 in 8 MB of context, 11% / 0.92 in 16 MB.
 
 ``passes`` > 1 times every item again in a later sweep, so a burst of load spoils one sweep of an
-item, not all; an item's figure is the median over its sweeps.
+item, not all; an item's figure is the median over its sweeps. Every sweep builds (in a runtime: loads
+into a new session) each item afresh, and the reference gets a new session every ``RENEW_SECONDS``: in
+ONNX Runtime on the 2-core test CPU, sessions of one program run 2.5% apart (coefficient of variation)
+for life, repeats within one session 0.4%. Whole networks are therefore timed over ``NET_PASSES`` short
+sweeps: the same 100 fbnet networks validated twice then agree at Kendall tau 0.95 and 2% in scale,
+against 0.86-0.89 and 5-11% with 3 sweeps of 0.2 s and one reference session (docs/latency_tables.md).
 """
 
 from __future__ import annotations
@@ -52,7 +57,11 @@ from nas.latency.fingerprint import check_device, check_dtype, resolve_threads, 
 
 BLOCK_SECONDS = 0.004  # shortest block of runs when alternating with a reference
 MAX_COPIES = 64
-NET_MIN_RUN_TIME = 0.2  # seconds of timed runs per whole network and sweep (measuring found archs, validation)
+RENEW_SECONDS = 2.0  # a runtime's reference network gets a fresh session this often (Reference.renew)
+NET_PASSES = 9  # sweeps over whole networks (found archs, validation, calibration, op_timing=net), each on a fresh
+# instance: in a runtime a new session, and a session keeps its own speed for life (see Reference.renew), so
+# a network's figure is the median over many short sessions rather than a few long ones
+NET_MIN_RUN_TIME = 0.05  # seconds of timed runs per whole network and sweep
 
 
 @dataclass
@@ -170,14 +179,26 @@ class Reference:
 
     def __init__(self, module: nn.Module, shapes: Sequence[Tuple[int, ...]], s: Setting,
                  nominal_ms: Optional[float] = None):
-        self.setting = s
+        self.setting, self.source, self.shapes = s, module, shapes
+        self.sessions = 0
+        self.renew()
         with pinned_threads(s.threads), torch.inference_mode():
-            self.module, inputs = _prepare(module, shapes, s)
-            self.blocks = _Blocks(self.module, inputs, s.device)
             self.number = self.blocks.runs_for(BLOCK_SECONDS)
             self.block_seconds = max(BLOCK_SECONDS, self.blocks(self.number) * self.number)
         self.samples: List[float] = []
         self.nominal_ms = nominal_ms
+
+    def renew(self) -> None:
+        """Run the reference from a fresh instance (in a runtime: a new session of its program). A
+        session keeps its own speed for life (ONNX Runtime fp32 on the 2-core test CPU: 2.5% apart
+        between sessions of one program, 0.4% between repeats within one), so a single reference
+        session would put its offset on every figure timed against it: ``sweep`` renews it every
+        ``RENEW_SECONDS`` (between items), and ``ms`` is the median over all its sessions."""
+        with pinned_threads(self.setting.threads), torch.inference_mode():
+            self.module, inputs = _prepare(self.source, self.shapes, self.setting)
+            self.blocks = _Blocks(self.module, inputs, self.setting.device)
+        self.sessions += 1
+        self.since = time.perf_counter()
 
     def block(self) -> float:
         """One block (call with the setting's threads pinned, under inference mode)."""
@@ -260,6 +281,7 @@ def sweep(items: Sequence, make: Callable[[object], tuple], s: Setting, passes: 
 
         prelower(items, make, s, progress=progress)
     found: List[List[Timing]] = [[] for _ in items]
+    renew_every = RENEW_SECONDS if reference is not None and s.runtime != "eager" else None
     bar = progress_bar(total=len(items) * passes, desc=desc, unit="item", enabled=progress, leave=False)
     try:
         for p in range(passes):
@@ -267,6 +289,8 @@ def sweep(items: Sequence, make: Callable[[object], tuple], s: Setting, passes: 
             if p:  # later sweeps in another order: a slow spell of the machine hits other neighbours
                 random.Random(p).shuffle(order)
             for i in order:
+                if renew_every is not None and time.perf_counter() - reference.since >= renew_every:
+                    reference.renew()
                 module, shapes, name, *factory = make(items[i])
                 found[i].append(time_module(module, shapes, s, name, reference, *factory))
                 bar.update()
@@ -310,7 +334,7 @@ def table_reference(table, space, s: Setting) -> Optional[Reference]:
                                 f"'{space.name}' and its latency ({err})") from None
 
 
-def time_archs(space, archs: Sequence, s: Setting, passes: int = 2, progress: bool = True,
+def time_archs(space, archs: Sequence, s: Setting, passes: int = NET_PASSES, progress: bool = True,
                desc: str = "networks", reference: Optional[Reference] = None) -> List[float]:
     """End-to-end latency (ms) of each architecture's child network at the space's resolution
     (against ``reference`` when given: ratios times its ``ms``)."""
@@ -326,7 +350,7 @@ def time_archs(space, archs: Sequence, s: Setting, passes: int = 2, progress: bo
     return [t.median_ms for t in timings]
 
 
-def measure_archs(table, space, archs: Sequence, *, allow_mismatch: bool = False, passes: int = 3,
+def measure_archs(table, space, archs: Sequence, *, allow_mismatch: bool = False, passes: int = NET_PASSES,
                   min_run_time: float = NET_MIN_RUN_TIME, progress: bool = False,
                   allow_busy: Optional[bool] = None, load: Optional[dict] = None, busy_wait: float = 120.0):
     """Time architectures whole the way the table's entries were timed (its device, dtype, batch size,

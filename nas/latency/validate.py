@@ -18,7 +18,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from nas.io import atomic_save_figure, atomic_write_text  # noqa: E402
 from nas.latency.calibrate import sample_archs  # noqa: E402
-from nas.latency.measure import NET_MIN_RUN_TIME, measure_archs  # noqa: E402
+from nas.latency.measure import NET_MIN_RUN_TIME, NET_PASSES, measure_archs  # noqa: E402
 from nas.latency.metrics import accuracy, format_accuracy  # noqa: E402
 from nas.latency.table import LatencyTable  # noqa: E402
 
@@ -52,7 +52,8 @@ class Validation:
                          f"{self.reference_now_ms:.3f} ms now (latencies are on the build's scale)")
         if self.load:
             lines.append(f"load: average {self.load.get('loadavg_before')} before, run-queue wait "
-                         f"{self.load.get('wait_share')}, CPU share {self.load.get('cpu_share')}"
+                         f"{self.load.get('wait_share')}, CPU share {self.load.get('cpu_share')}, other processes "
+                         f"{self.load.get('others_timing')} cores"
                          + (" (BUSY: figures unreliable)" if self.load.get("busy") else ""))
         lines.append(format_accuracy("raw op sum", self.raw))
         if self.calibrated:
@@ -61,7 +62,7 @@ class Validation:
 
 
 def validate_table(table: LatencyTable, space, n: int = 100, seed: int = 0, *, allow_mismatch: bool = False,
-                   passes: int = 3, min_run_time: float = NET_MIN_RUN_TIME, progress: bool = True,
+                   passes: int = NET_PASSES, min_run_time: float = NET_MIN_RUN_TIME, progress: bool = True,
                    allow_busy: Optional[bool] = None) -> Validation:
     """Time ``n`` random archs of ``space`` (none used by the calibration) with :func:`measure_archs`."""
     exclude = []

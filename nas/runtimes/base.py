@@ -19,7 +19,7 @@ import importlib.util
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
@@ -85,7 +85,12 @@ class Backend:
     extra = "?"
     also_needs: Tuple[str, ...] = ()  # further import names the lowering needs (e.g. onnxscript)
     dtypes: Tuple[str, ...] = DTYPES
-    op_timing = "program"  # how a latency table times ops by default: alone, or inside a net (nas.latency.in_net)
+    # per dtype, how a latency table times ops by default: "program" (each op alone; dtypes not named) or
+    # "net" (inside a network, nas.latency.in_net); set from the measurements in docs/latency_tables.md
+    op_timing: Dict[str, str] = {}
+
+    def default_op_timing(self, dtype: str) -> str:
+        return self.op_timing.get(dtype, "program")
 
     def missing(self) -> Tuple[str, ...]:
         return tuple(p for p in (self.package, *self.also_needs) if importlib.util.find_spec(p) is None)

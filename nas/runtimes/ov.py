@@ -5,7 +5,6 @@ the pinned thread count."""
 from __future__ import annotations
 
 import functools
-import io
 from typing import Sequence
 
 import torch
@@ -25,10 +24,11 @@ def _core():
 
 @functools.lru_cache(maxsize=8)
 def _converted(data: bytes):
-    """The ONNX program read into an OpenVINO model once per artifact (each copy compiles it again)."""
-    import openvino as ov
-
-    return ov.convert_model(io.BytesIO(data))
+    """The ONNX program read into an OpenVINO model once per artifact (each copy compiles it again), by
+    the Core's ONNX reader: ``ov.convert_model`` gives the same model, but each call also sends
+    OpenVINO's telemetry from forked copies of this process, which took ~50% of a core each while
+    the next programs were timed (seen by py-spy on the 2-core test CPU; offline, the sends fail)."""
+    return _core().read_model(data)
 
 
 class OpenVino(OnnxRuntime):

@@ -6,5 +6,5 @@ the deployment runtime.
     python -m nas.latency import=job/result.json               # a fingerprinted, calibrated table
 
 ``pack`` takes the options of ``python -m nas.latency`` (space, runtime, dtype, batch_size, threads,
-passes, min_run_time, net_min_run_time, context_mb, calibrate, validate, seed).
+passes, net_passes, min_run_time, net_min_run_time, context_mb, calibrate, validate, seed).
 """

@@ -100,7 +100,8 @@ def result_table(path: str | Path, allow_busy: Optional[bool] = None):
     meta = {"source": f"device agent: {Path(path).name}", "space": space_info(space), "device": data["device"],
             "reference": {"space": space.name, "arch": job["reference"]["arch"], "ms": round(data["reference"]["ms"], 6),
                           "blocks": data["reference"].get("blocks")},
-            "call_overhead_ms": {k: round(v, 6) for k, v in over.items()}, "load": report.as_meta(), "passes": data.get("passes"), "context_mb": job["context_mb"],
+            "call_overhead_ms": {k: round(v, 6) for k, v in over.items()}, "load": report.as_meta(), "passes": data.get("passes"),
+            "net_passes": data.get("net_passes"), "context_mb": job["context_mb"],
             "imported": today()}
     table = LatencyTable(fp, entries, meta=meta)
     if in_net:

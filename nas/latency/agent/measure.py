@@ -8,7 +8,9 @@ Python runtime brings torch; ONNX Runtime and OpenVINO do not need it), not the 
 Protocol (as ``nas.latency.measure`` times tables at home): every program runs in blocks that
 alternate with equally long blocks of the reference network; an item's figure is the median ratio
 of its blocks to the mean of the reference blocks on either side, times the reference's median
-block latency, median over ``passes`` sweeps (each in another order). Ops run round-robin over
+block latency, median over ``passes`` sweeps (each in another order; whole networks over ``net_passes``),
+each item loaded afresh per sweep, the reference reloaded every ``RENEW_SECONDS`` (a runtime session keeps
+its own speed for life: ``nas.latency.measure``). Ops run round-robin over
 copies of their program holding ``context_mb`` MB of weights (as inside a network). The load average,
 CPU time against wall time and the reference's spread are recorded; a busy machine is reported.
 """
@@ -26,6 +28,7 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 BLOCK_SECONDS = 0.004
+RENEW_SECONDS = 2.0
 MAX_COPIES = 64
 
 
@@ -127,7 +130,8 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--threads", type=int, default=None, help="intra-op threads (default: the job's)")
     ap.add_argument("--out", default=os.path.join(HERE, "result.json"))
-    ap.add_argument("--passes", type=int, default=None)
+    ap.add_argument("--passes", type=int, default=None,
+                    help="sweeps over every item (default: the job's passes for ops, net_passes for networks)")
     ap.add_argument("--min-run-time", type=float, default=None, help="seconds of timed runs per item and pass")
     ap.add_argument("--quick", action="store_true", help="one short pass (to check the job runs)")
     args = ap.parse_args(argv)
@@ -143,17 +147,22 @@ def main(argv=None):
     load_before, wall0, cpu0 = loadavg(), time.perf_counter(), time.process_time()
 
     ref_item = job["reference"]
-    ref_fn = rt.load(os.path.join(HERE, ref_item["file"]), ref_item["names"])
     ref_x = inputs_of(ref_item, batch, rng)
-    for _ in range(3):
-        ref_fn(ref_x)
-    ref = Blocks(ref_fn, ref_x)
-    ref_number = ref.runs_for(BLOCK_SECONDS)
-    ref_seconds = max(BLOCK_SECONDS, ref(ref_number) * ref_number)
+    ref = {}
+
+    def renew_reference():
+        fn = rt.load(os.path.join(HERE, ref_item["file"]), ref_item["names"])
+        for _ in range(3):
+            fn(ref_x)
+        ref.update(blocks=Blocks(fn, ref_x), since=time.perf_counter())
+
+    renew_reference()
+    ref_number = ref["blocks"].runs_for(BLOCK_SECONDS)
+    ref_seconds = max(BLOCK_SECONDS, ref["blocks"](ref_number) * ref_number)
     ref_samples = []
 
     def ref_block():
-        t = ref(ref_number)
+        t = ref["blocks"](ref_number)
         ref_samples.append(t)
         return t
 
@@ -178,18 +187,22 @@ def main(argv=None):
             before = after
         return statistics.median(ratios), len(ratios) * number
 
-    groups = [("ops", job["ops"], min_run), ("overhead", job.get("overhead", []), min_run),
-              ("calibration", job["calibration"], net_min_run),
-              ("validation", job.get("validation", []), net_min_run)]
-    found = {g: [[] for _ in items] for g, items, _ in groups}
-    todo = [(g, i, mrt) for g, items, mrt in groups for i in range(len(items))]
-    total = len(todo) * passes
+    net_passes = 1 if args.quick else (args.passes or job.get("net_passes", passes))
+    ops_passes = net_passes if job.get("op_timing") == "net" else passes  # op_timing=net: its ops are networks
+    groups = [("ops", job["ops"], min_run, ops_passes), ("overhead", job.get("overhead", []), min_run, passes),
+              ("calibration", job["calibration"], net_min_run, net_passes),
+              ("validation", job.get("validation", []), net_min_run, net_passes)]
+    found = {g: [[] for _ in items] for g, items, _, _ in groups}
+    todo = [(g, i, mrt, n) for g, items, mrt, n in groups for i in range(len(items))]
+    total = sum(n for *_, n in todo)
     done = 0
-    for p in range(passes):
-        order = list(todo)
+    for p in range(max(n for *_, n in todo)):
+        order = [t for t in todo if t[3] > p]
         if p:
             random.Random(p).shuffle(order)
-        for g, i, mrt in order:
+        for g, i, mrt, _ in order:
+            if time.perf_counter() - ref["since"] > RENEW_SECONDS:
+                renew_reference()
             found[g][i].append(time_item(job[g][i], mrt))
             done += 1
             if sys.stderr.isatty() or done % 10 == 0 or done == total:
@@ -212,6 +225,7 @@ def main(argv=None):
         "device": {"cpu": cpu_name(), "machine": platform.machine(), "system": platform.system(),
                    "python": platform.python_version()},
         "runtime": job["runtime"], "runtime_version": rt.version, "threads": threads, "passes": passes,
+        "net_passes": net_passes,
         "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "quick": args.quick,
         "reference": {"ms": ref_ms, "blocks": len(ref_samples)},
         "ops": {item["key"]: figure(found["ops"][i]) for i, item in enumerate(job["ops"])},

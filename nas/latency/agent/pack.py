@@ -84,7 +84,7 @@ def pack(cfg, out: str | Path, space, progress: bool = True) -> Path:
 
     from nas.latency.overhead import CallOnly, shape_key, shape_of
 
-    in_net = resolve_op_timing(rt.name, cfg.op_timing) == "net"
+    in_net = resolve_op_timing(rt.name, cfg.op_timing, cfg.dtype, space) == "net"  # a job always has a reference
     uses = space_uses(space)
     shapes_in = sorted({shape_of(u) for u in uses})
     ref_arch = reference_arch(space)
@@ -145,7 +145,7 @@ def pack(cfg, out: str | Path, space, progress: bool = True) -> Path:
            "space_args": {"name": cfg.space.name, "variant": space.variant, "width_mult": space.width_mult,
                           "resolution": res, "num_classes": space.num_classes},
            "runtime": rt.name, "runtime_version_packed": rt.version(), "dtype": cfg.dtype, "threads": threads,
-           "batch_size": cfg.batch_size, "passes": cfg.passes,
+           "batch_size": cfg.batch_size, "passes": cfg.passes, "net_passes": cfg.net_passes,
            "min_run_time": max(cfg.min_run_time, NET_MIN_RUN_TIME) if in_net else cfg.min_run_time,
            "op_timing": "net" if in_net else "program", "zero_ops": zero,
            "net_min_run_time": cfg.net_min_run_time, "context_mb": cfg.context_mb, "reference": reference,
