@@ -76,6 +76,8 @@ def test_lowered_op_and_net_match_eager_fp32(tmp_path, name):
     assert rt.version() and rt.version()[0].isdigit()
 
 
+@pytest.mark.slow  # as every OpenVINO test: after OpenVINO ran in this process, a later Hydra CLI test under capsys
+# finds pytest's captured stderr closed (the known "lost sys.stderr"; not in the default run)
 def test_openvino_reads_programs_without_its_converter(tmp_path, monkeypatch):
     """``ov.convert_model`` forks copies of the process to send telemetry, which ran beside every timing:
     sessions and exports read the ONNX program with the Core's reader instead (the converter, blocked here,

@@ -75,8 +75,10 @@ def _save(fmt: str, prog, stem: Path) -> List[str]:
         return [path.name]
     import openvino as ov
 
+    from nas.runtimes.ov import read_program
+
     xml = stem.with_name(name + ".xml")
-    ov.save_model(ov.Core().read_model(prog.artifact.data), str(xml))  # not ov.convert_model: it forks telemetry
+    ov.save_model(read_program(prog.artifact.data), str(xml))
     return [xml.name, xml.with_suffix(".bin").name]
 
 

@@ -59,8 +59,7 @@ BLOCK_SECONDS = 0.004  # shortest block of runs when alternating with a referenc
 MAX_COPIES = 64
 RENEW_SECONDS = 2.0  # a runtime's reference network gets a fresh session this often (Reference.renew)
 NET_PASSES = 9  # sweeps over whole networks (found archs, validation, calibration, op_timing=net), each on a fresh
-# instance: in a runtime a new session, and a session keeps its own speed for life (see Reference.renew), so
-# a network's figure is the median over many short sessions rather than a few long ones
+# instance (in a runtime: a new session; see the module doc)
 NET_MIN_RUN_TIME = 0.05  # seconds of timed runs per whole network and sweep
 
 
@@ -189,11 +188,10 @@ class Reference:
         self.nominal_ms = nominal_ms
 
     def renew(self) -> None:
-        """Run the reference from a fresh instance (in a runtime: a new session of its program). A
-        session keeps its own speed for life (ONNX Runtime fp32 on the 2-core test CPU: 2.5% apart
-        between sessions of one program, 0.4% between repeats within one), so a single reference
-        session would put its offset on every figure timed against it: ``sweep`` renews it every
-        ``RENEW_SECONDS`` (between items), and ``ms`` is the median over all its sessions."""
+        """Run the reference from a fresh instance (in a runtime: a new session of its program). A session
+        keeps its own speed for life (module doc), so one reference session would put its offset on every
+        figure timed against it: ``sweep`` renews it every ``RENEW_SECONDS`` (between items), and ``ms``
+        is the median over all its sessions."""
         with pinned_threads(self.setting.threads), torch.inference_mode():
             self.module, inputs = _prepare(self.source, self.shapes, self.setting)
             self.blocks = _Blocks(self.module, inputs, self.setting.device)

@@ -23,8 +23,9 @@ def _core():
 
 
 @functools.lru_cache(maxsize=8)
-def _converted(data: bytes):
-    """The ONNX program read into an OpenVINO model once per artifact (each copy compiles it again), by
+def read_program(data: bytes):
+    """The ONNX program read into an OpenVINO model once per artifact (each copy compiles it again; an
+    export saves it), by
     the Core's ONNX reader: ``ov.convert_model`` gives the same model, but each call also sends
     OpenVINO's telemetry from forked copies of this process, which took ~50% of a core each while
     the next programs were timed (seen by py-spy on the 2-core test CPU; offline, the sends fail)."""
@@ -40,7 +41,7 @@ class OpenVino(OnnxRuntime):
     extra = "openvino"
 
     def session(self, artifact: Artifact, threads: int):
-        model = _converted(artifact.data)
+        model = read_program(artifact.data)
         # f32 stated: the CPU plugin's default is bf16 on a CPU with native bf16 (avx512_bf16, AMX), which
         # made float32 programs 1e-2 off the eager net and timed another dtype than the table says
         compiled = _core().compile_model(model, "CPU", {"INFERENCE_NUM_THREADS": threads, "NUM_STREAMS": 1,
