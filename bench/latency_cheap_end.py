@@ -38,7 +38,7 @@ def main() -> None:
     lo, hi = table.bounds(space, calibrated=False)
     cheap = [a for a in spread_archs(table, space, args.pool, seed=7)
              if table.predict(space, a, calibrated=False) < lo + 0.3 * (hi - lo)]
-    measured, _ = measure_archs(table, space, cheap)
+    measured = measure_archs(table, space, cheap).ms
     m = np.asarray(measured)
     print(f"{len(cheap)} archs from the cheapest 30% of the range, measured {m.min():.2f}..{m.max():.2f} ms")
     spread = np.array([table.predict(space, a, calibrated=True) for a in cheap])

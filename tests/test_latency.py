@@ -13,7 +13,7 @@ import torch
 from nas.latency import (LatencyTableError, build_table, cache_path, fit_calibration, get_table,
                          load_table, op_key, target_fingerprint)
 from nas.latency.calibrate import sample_archs, spread_archs
-from nas.latency.measure import Setting, make_reference, time_archs, time_module
+from nas.latency.measure import Setting, _interleave, anchor_archs, make_reference, time_archs, time_module
 from nas.latency.ops import arch_uses, build_use, space_uses
 from nas.latency.validate import measure_archs, validate_table, write_report
 from nas.space import load_space
@@ -329,12 +329,35 @@ def test_validate_reports_and_plots(tmp_path):
     assert v.reference_ms == table.meta["reference"]["ms"] and v.reference_now_ms > 0
     cal_archs = {tuple(a) for a in table.calibration.archs}
     assert not cal_archs & {tuple(a) for a in v.archs}
-    ms, ref = measure_archs(table, space, [space.sample(7)], passes=1, min_run_time=0.001)
-    assert len(ms) == 1 and ms[0] > 0 and ref.ms == table.meta["reference"]["ms"]
+    timed = measure_archs(table, space, [space.sample(7)], passes=1, min_run_time=0.001)
+    assert len(timed.ms) == 1 and timed.ms[0] > 0 and timed.reference.ms == table.meta["reference"]["ms"]
+    assert v.anchors == 4 and v.anchor_scale > 0 and v.unanchored["n"] == 3
     files = write_report(v, tmp_path / "report")
     assert os.path.getsize(files["png"]) > 1000
     assert any(f.startswith("events.out.tfevents") for f in os.listdir(files["tensorboard"]))
     assert json.loads(open(files["json"]).read())["raw"]["n"] == 3
+
+
+def test_anchors_put_a_measurement_on_the_calibration_scale(tmp_path):
+    """Calibration networks timed among the measured ones rescale them by (latency at build / now): with
+    the build's anchor latencies doubled, every figure doubles (to noise) and the change is reported."""
+    space = tiny_space(tmp_path)
+    table = get_table(space, threads=1, cache_dir=tmp_path, calibrate=5, **FAST)
+    nets, build_ms = anchor_archs(table, space, 3)
+    assert len(nets) == 3 and build_ms == sorted(build_ms)
+    assert build_ms[1] == sorted(table.calibration.measured_ms)[2]  # evenly over the calibration's range
+    archs = sample_archs(space, 4, "anchors-test")
+    plain = measure_archs(table, space, archs, passes=1, min_run_time=0.001, anchors=0)
+    assert plain.anchor_scale is None and plain.anchors == 0 and plain.unanchored_ms is None
+    cal = table.calibration  # its networks timed now, then claimed to have run twice as long at build
+    cal.measured_ms = [2 * m for m in measure_archs(table, space, [space.decode(a) for a in cal.archs], passes=3,
+                                                    min_run_time=0.01, anchors=0).ms]
+    with pytest.warns(UserWarning, match="calibration networks ran -[0-9]+% against the reference"):
+        timed = measure_archs(table, space, archs, passes=3, min_run_time=0.01, anchors=3)
+    assert timed.anchors == 3 and 1.3 < timed.anchor_scale < 3.0
+    assert timed.ms == pytest.approx([m * timed.anchor_scale for m in timed.unanchored_ms])
+    assert sorted(_interleave(4, 3)) == sorted([(False, i) for i in range(4)] + [(True, j) for j in range(3)])
+    assert [a for a, _ in _interleave(4, 2)] == [False, True, False, False, True, False]
 
 
 def test_validate_refuses_a_table_from_elsewhere(tmp_path):

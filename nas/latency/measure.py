@@ -42,6 +42,7 @@ import random
 import statistics
 import time
 import timeit
+import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable, Iterator, List, Optional, Sequence, Tuple
@@ -61,6 +62,8 @@ RENEW_SECONDS = 2.0  # a runtime's reference network gets a fresh session this o
 NET_PASSES = 9  # sweeps over whole networks (found archs, validation, calibration, op_timing=net), each on a fresh
 # instance (in a runtime: a new session; see the module doc)
 NET_MIN_RUN_TIME = 0.05  # seconds of timed runs per whole network and sweep
+ANCHORS = 8  # calibration networks timed among the networks of every measure_archs (see there)
+ANCHOR_WARN = 0.15  # an anchor correction larger than this is reported
 
 
 @dataclass
@@ -348,12 +351,57 @@ def time_archs(space, archs: Sequence, s: Setting, passes: int = NET_PASSES, pro
     return [t.median_ms for t in timings]
 
 
+@dataclass
+class NetTimes:
+    """Whole networks timed on a table's scale by :func:`measure_archs`."""
+
+    ms: List[float]  # on the table's scale: against its reference, times ``anchor_scale`` when anchored
+    reference: Optional["Reference"] = None
+    anchor_scale: Optional[float] = None  # median over the anchors of latency at build / latency now
+    anchors: int = 0
+    unanchored_ms: Optional[List[float]] = None  # the same timings without the anchors' correction
+
+
+def anchor_archs(table, space, k: int) -> Tuple[List, List[float]]:
+    """Up to ``k`` of the table's calibration networks, evenly over their latency range, with the
+    latencies they were timed at when the table was built (none if the table has no calibration of
+    ``space``)."""
+    cal = getattr(table, "calibration", None)
+    if k <= 0 or cal is None or cal.space != space.name or not cal.archs or len(cal.archs) != len(cal.measured_ms):
+        return [], []
+    order = sorted(range(len(cal.archs)), key=lambda i: cal.measured_ms[i])
+    n, k = len(order), min(k, len(order))
+    picks = [order[min(n - 1, int((j + 0.5) * n / k))] for j in range(k)]
+    return [space.decode(cal.archs[i]) for i in picks], [float(cal.measured_ms[i]) for i in picks]
+
+
+def _interleave(n: int, k: int) -> List[Tuple[bool, int]]:
+    """Positions of ``n`` networks and ``k`` anchors in one sweep, the anchors evenly among the networks:
+    ``(is_anchor, index)``."""
+    slots = [round((j + 0.5) * n / k) for j in range(k)]
+    out: List[Tuple[bool, int]] = []
+    for i in range(n + 1):
+        out += [(True, j) for j in range(k) if slots[j] == i]
+        if i < n:
+            out.append((False, i))
+    return out
+
+
 def measure_archs(table, space, archs: Sequence, *, allow_mismatch: bool = False, passes: int = NET_PASSES,
                   min_run_time: float = NET_MIN_RUN_TIME, progress: bool = False,
-                  allow_busy: Optional[bool] = None, load: Optional[dict] = None, busy_wait: float = 120.0):
+                  allow_busy: Optional[bool] = None, load: Optional[dict] = None, busy_wait: float = 120.0,
+                  anchors: int = ANCHORS) -> NetTimes:
     """Time architectures whole the way the table's entries were timed (its device, dtype, batch size,
     threads and runtime; against its reference network if it has one, so the figures are on the
-    table's scale whatever the machine's speed now). Returns ``(latencies in ms, reference or None)``.
+    table's scale whatever the machine's speed now).
+
+    Anchors: one reference network cancels the machine's drift only to a few percent. Timed against it,
+    the same networks measure 2-7% apart from one run to the next, all of them together (ONNX Runtime fp32
+    on the 2-core test CPU, docs/latency_tables.md). So ``anchors`` of the table's calibration networks
+    (:func:`anchor_archs`) are timed among ``archs`` in every sweep, and every figure is multiplied by
+    the median over the anchors of (latency at build / latency now): the run is put on the scale the
+    calibration was fitted on. Only for a table measured here (not with a mismatch allowed).
+
     A busy machine (``nas.latency.contention``) refuses unless ``allow_busy``; the observed load is
     put into ``load`` when given. A load still high when timing starts (other jobs, or this process's own
     training just before) is waited out for up to ``busy_wait`` seconds first."""
@@ -361,18 +409,31 @@ def measure_archs(table, space, archs: Sequence, *, allow_mismatch: bool = False
     runtime = table_runtime(fp)
     here = target_fingerprint(fp["device"] or "cpu", fp["threads"], fp["dtype"] or "float32", fp["batch_size"] or 1,
                               space.resolution, runtime)
-    table.check_fingerprint(here, allow_mismatch)
+    differences = table.check_fingerprint(here, allow_mismatch)
+    anchor_nets, anchor_build_ms = anchor_archs(table, space, 0 if differences or not archs else anchors)
     what = f"timing {len(archs)} {runtime} networks of {space.name}"
     wait_for_quiet(here["threads"], busy_wait, allow_busy, what)
     monitor = Contention(here["threads"])
     s = Setting(here["device"], here["dtype"], here["batch_size"], here["threads"], min_run_time, runtime=runtime,
                 monitor=monitor)
     ref = table_reference(table, space, s)
-    measured = time_archs(space, archs, s, passes, progress, desc="networks", reference=ref)
+    order = _interleave(len(archs), len(anchor_nets))
+    timed = time_archs(space, [anchor_nets[i] if anchor else archs[i] for anchor, i in order], s, passes, progress,
+                       desc="networks" + (f" (+{len(anchor_nets)} anchors)" if anchor_nets else ""), reference=ref)
+    measured = [ms for (anchor, _), ms in zip(order, timed) if not anchor]
+    out = NetTimes(measured, ref)
+    if anchor_nets:
+        now = [ms for (anchor, _), ms in zip(order, timed) if anchor]
+        scale = statistics.median(b / m for b, m in zip(anchor_build_ms, now))
+        if abs(scale - 1.0) > ANCHOR_WARN:
+            warnings.warn(f"{table.where}: {what}: its calibration networks ran {100 * (1 / scale - 1):+.0f}% "
+                          f"against the reference compared with when the table was built; the figures are corrected "
+                          f"by that, but a change this large suggests the machine or its settings changed: rebuild "
+                          f"the table (latency.rebuild=true)", stacklevel=2)
+        out = NetTimes([ms * scale for ms in measured], ref, scale, len(anchor_nets), measured)
     if ref is not None:
         monitor.reference(ref.samples)
     report = enforce(monitor.verdict(), allow_busy, what)
     if load is not None:
         load.update(report.as_meta())
-    return measured, ref
-
+    return out

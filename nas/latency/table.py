@@ -181,9 +181,10 @@ class LatencyTable:
 
     def measure(self, space, archs: Sequence, allow_mismatch: bool = False, allow_busy: bool = False) -> List[float]:
         """End-to-end latencies (ms) of ``archs`` timed here the way this table's entries were (its
-        settings, against its reference network: on the table's scale); an error for a table measured
-        on another target unless ``allow_mismatch``."""
-        return measure_archs(self, space, archs, allow_mismatch=allow_mismatch, allow_busy=allow_busy)[0]
+        settings, against its reference network: on the table's scale; an error for a table measured
+        on another target unless ``allow_mismatch``; corrected by its calibration networks timed beside
+        them, see :func:`nas.latency.measure.measure_archs`)."""
+        return measure_archs(self, space, archs, allow_mismatch=allow_mismatch, allow_busy=allow_busy).ms
 
     # --- fingerprint -------------------------------------------------------------------------
     def check_fingerprint(self, expected: Mapping[str, Any], allow_mismatch: bool = False) -> Dict[str, tuple]:

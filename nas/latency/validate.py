@@ -18,7 +18,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from nas.io import atomic_save_figure, atomic_write_text  # noqa: E402
 from nas.latency.calibrate import sample_archs  # noqa: E402
-from nas.latency.measure import NET_MIN_RUN_TIME, NET_PASSES, measure_archs  # noqa: E402
+from nas.latency.measure import ANCHORS, NET_MIN_RUN_TIME, NET_PASSES, measure_archs  # noqa: E402
 from nas.latency.metrics import accuracy, format_accuracy  # noqa: E402
 from nas.latency.table import LatencyTable  # noqa: E402
 
@@ -39,6 +39,10 @@ class Validation:
     reference_ms: Optional[float] = None  # the reference network's latency when the table was built
     reference_now_ms: Optional[float] = None  # ... and during this validation (machine drift)
     load: Dict = field(default_factory=dict)  # what the contention monitor saw while timing
+    anchor_scale: Optional[float] = None  # the anchors' correction in measured_ms (measure_archs)
+    anchors: int = 0
+    unanchored: Optional[Dict[str, float]] = None  # the table's (calibrated) accuracy without that correction
+    unanchored_ms: Optional[List[float]] = None  # measured_ms without it
     files: Dict[str, str] = field(default_factory=dict)
 
     def summary(self) -> str:
@@ -55,6 +59,12 @@ class Validation:
                          f"{self.load.get('wait_share')}, CPU share {self.load.get('cpu_share')}, other processes "
                          f"{self.load.get('others_timing')} cores"
                          + (" (BUSY: figures unreliable)" if self.load.get("busy") else ""))
+        if self.anchors:
+            lines.append(f"anchors: {self.anchors} calibration networks timed among them; latencies multiplied by "
+                         f"{self.anchor_scale:.4f}"
+                         + (f" (the table without the correction: {self.unanchored['within']:.0f}% within +-10%, "
+                            f"Kendall tau {self.unanchored['kendall_tau']:.3f}, MAPE {self.unanchored['mape']:.2f}%)"
+                            if self.unanchored else ""))
         lines.append(format_accuracy("raw op sum", self.raw))
         if self.calibrated:
             lines.append(format_accuracy("calibrated", self.calibrated))
@@ -63,7 +73,7 @@ class Validation:
 
 def validate_table(table: LatencyTable, space, n: int = 100, seed: int = 0, *, allow_mismatch: bool = False,
                    passes: int = NET_PASSES, min_run_time: float = NET_MIN_RUN_TIME, progress: bool = True,
-                   allow_busy: Optional[bool] = None) -> Validation:
+                   allow_busy: Optional[bool] = None, anchors: int = ANCHORS) -> Validation:
     """Time ``n`` random archs of ``space`` (none used by the calibration) with :func:`measure_archs`."""
     exclude = []
     if table.calibration and table.calibration.space == space.name:
@@ -71,15 +81,20 @@ def validate_table(table: LatencyTable, space, n: int = 100, seed: int = 0, *, a
     archs = sample_archs(space, n, "validate", seed, exclude)
     t0 = time.perf_counter()
     load: dict = {}
-    measured, ref = measure_archs(table, space, archs, allow_mismatch=allow_mismatch, passes=passes,
-                                  min_run_time=min_run_time, progress=progress, allow_busy=allow_busy, load=load)
+    timed = measure_archs(table, space, archs, allow_mismatch=allow_mismatch, passes=passes,
+                          min_run_time=min_run_time, progress=progress, allow_busy=allow_busy, load=load,
+                          anchors=anchors)
+    measured, ref = timed.ms, timed.reference
     seconds = time.perf_counter() - t0
     raw = table.predict_many(space, archs, calibrated=False)
     cal = table.predict_many(space, archs, calibrated=True) if table.calibration else None
     return Validation(space.name, seed, dict(table.fingerprint), [space.encode(a) for a in archs], list(measured),
                       raw.tolist(), None if cal is None else cal.tolist(), accuracy(raw, measured),
                       None if cal is None else accuracy(cal, measured), seconds,
-                      None if ref is None else ref.ms, None if ref is None else ref.measured_ms, load=load)
+                      None if ref is None else ref.ms, None if ref is None else ref.measured_ms, load=load,
+                      anchor_scale=timed.anchor_scale, anchors=timed.anchors,
+                      unanchored=None if timed.unanchored_ms is None else
+                      accuracy(raw if cal is None else cal, timed.unanchored_ms), unanchored_ms=timed.unanchored_ms)
 
 
 def scatter_figure(v: Validation):
