@@ -14,7 +14,7 @@ correction, from the same timings, is reported beside (``--anchors 0``: none).
 
     python bench/latency_runtimes.py --archs 100 [--cache-dir outputs/latency_tables] [--runtimes eager:float32 executorch:float32 executorch:int8
         onnxruntime:float32 onnxruntime:int8 openvino:float32 openvino:int8] [--space fbnet] [--threads 1]
-        [--op-timing program|net] [--net-passes 9] [--repeat 3] [--anchors 8]
+        [--op-timing program|net] [--net-passes 9] [--repeat 3] [--anchors 8] [--validate-seed 0]
 """
 
 from __future__ import annotations
@@ -56,6 +56,8 @@ def main() -> None:
                     "validation, --op-timing net), each in a fresh session")
     ap.add_argument("--repeat", type=int, default=1, help="validate the same archs this many times: the table "
                     "against each, and how far the measured truths agree with the first (Kendall tau, within ±10%%)")
+    ap.add_argument("--validate-seed", type=int, default=0, help="which random archs are validated (the same ones "
+                    "for a given seed; another seed checks a change developed on earlier runs on fresh nets)")
     ap.add_argument("--anchors", type=int, default=ANCHORS, help="calibration networks timed among the archs of "
                     "each validation to put it on the calibration's scale (0: none)")
     ap.add_argument("--allow-busy", action="store_true")
@@ -85,13 +87,13 @@ def main() -> None:
                               net_passes=args.net_passes)
             build = time.perf_counter() - t0
             table.save(out / f"table-{runtime}-{dtype}.json")
-        v = validate_table(table, space, args.archs, passes=args.net_passes, min_run_time=args.net_min_run_time,
-                           allow_busy=args.allow_busy, anchors=args.anchors)
+        v = validate_table(table, space, args.archs, args.validate_seed, passes=args.net_passes,
+                           min_run_time=args.net_min_run_time, allow_busy=args.allow_busy, anchors=args.anchors)
         write_report(v, out / f"{runtime}-{dtype}")
         print(v.summary(), flush=True)
         repeats = []
         for k in range(1, args.repeat):  # the truth's own repeatability bounds what any table can reach
-            again = validate_table(table, space, args.archs, passes=args.net_passes,
+            again = validate_table(table, space, args.archs, args.validate_seed, passes=args.net_passes,
                                    min_run_time=args.net_min_run_time, allow_busy=args.allow_busy,
                                    anchors=args.anchors)
             write_report(again, out / f"{runtime}-{dtype}-repeat{k}")
