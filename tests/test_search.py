@@ -271,6 +271,42 @@ def test_search_finds_the_clearly_better_op(tmp_path, monkeypatch):
     assert set(Arch.load(summary.found.arch_file).choices.values()) == {"conv"}
 
 
+@pytest.mark.parametrize("factor, rounds, choices, within", [
+    (0.68, 2, ["k3", "k3", "k3"], True),  # 4.25 ms measures 2.89 (-33%): re-derived for 6.32 -> all k3, 4.216 ms
+    (0.68, 0, ["k3", "k3", "skip"], False),  # latency.meet_target=0: the table alone
+    (0.5, 2, ["k3", "k3", "k3"], False),  # 2.125 ms: for 8.6 ms, the dearest (6.2 ms) -> 3.1 ms, still under
+    (1.0, 2, ["k3", "k3", "skip"], True),  # the table is right: nothing re-derived
+])
+def test_found_arch_is_re_derived_until_it_meets_the_target_on_the_device(tmp_path, toy, monkeypatch, factor, rounds,
+                                                                          choices, within):
+    """latency.meet_target: the found arch is timed on the device; where it misses the target by more than
+    5%, the arch is derived again for the table target the measurement implies (the table's error there)."""
+    from nas.latency.table import LatencyTable
+
+    timed = []
+
+    def measure(self, space, archs, **kw):  # the device runs every arch `factor` x the table's prediction
+        timed.append(len(archs))
+        return [factor * self.predict(space, a) for a in archs]
+
+    monkeypatch.setattr(LatencyTable, "measure", measure)
+    space_path, table = toy
+    s = run_search(tiny_cfg(tmp_path, space_path, table, "latency.target_ms=4.3", "method.theta_lr=0.0",
+                            "method.epochs=2", "latency.measure=true", f"latency.meet_target={rounds}"), tmp_path)
+    assert sorted(Arch.load(s.found.arch_file).choices.values()) == choices, (s.notes, s.found.extra)
+    assert s.found.measured_ms == pytest.approx(factor * s.found.latency_ms)
+    log = s.found.extra.get("meet_target", [])
+    assert len(log) == (0 if rounds == 0 else 2 if choices[-1] == "k3" else 1)
+    assert timed[:len(log)] == [1] * len(log) and timed[len(log)] == 4  # then found + 3 samples, as before
+    if log:
+        assert log[0] == {"table_target_ms": 4.3, "predicted_ms": 4.25, "measured_ms": round(factor * 4.25, 4)}
+        note = next(n for n in s.notes if n.startswith("found arch timed on the device"))
+        assert ("not within 5%" not in note) == within, note
+    if len(log) == 2:  # the table target the first measurement implies, inside the space's range (0.35-6.2 ms)
+        assert log[1]["table_target_ms"] == pytest.approx(min(4.3 / factor, 6.2), rel=1e-3)
+        assert (abs(log[1]["measured_ms"] / 4.3 - 1) <= 0.05) == within
+
+
 def test_without_a_target_the_found_arch_is_the_best_of_argmax_and_samples(tmp_path, monkeypatch):
     """theta stays uniform (theta_lr=0), so its argmax is every layer's first op: here a noise op, a corner
     of the space no trained path resembles. ``derive=auto`` without a target (``sampled``) picks, of the

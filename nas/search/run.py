@@ -103,7 +103,8 @@ def method_config(cfg: DictConfig) -> Dict[str, Any]:
 def latency_settings(cfg: DictConfig) -> LatencySettings:
     lat = cfg.latency
     return LatencySettings(target_ms=lat.target_ms, constraint=lat.constraint, penalty=lat.penalty,
-                           calibrated=lat.calibrated, measure=lat.measure, allow_mismatch=lat.allow_mismatch,
+                           calibrated=lat.calibrated, measure=lat.measure,
+                           meet_target=lat.meet_target, allow_mismatch=lat.allow_mismatch,
                            dtype=lat.dtype, batch_size=lat.batch_size, runtime=lat.runtime, allow_busy=lat.allow_busy)
 
 

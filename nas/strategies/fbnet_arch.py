@@ -16,9 +16,9 @@ from nas.supernet import build_supernet
 
 
 def most_probable_within(ops: Dict[str, object], costs: Dict[str, torch.Tensor], const_ms: float,
-                         target_ms: float, space) -> Arch:
+                         target_ms: float, space, low: float = 0.95) -> Arch:
     """The most probable arch under the per-decision distributions ``ops[label].probs()`` whose latency
-    ``const_ms + sum_l costs[l][choice_l]`` lies in [0.95, 1.0] x ``target_ms`` (else the most probable
+    ``const_ms + sum_l costs[l][choice_l]`` lies in [low, 1.0] x ``target_ms`` (else the most probable
     one below it), exactly, by dynamic programming over latency bins of target / 2000 (a
     multiple-choice knapsack). Falls back to the argmax when nothing is below the target."""
     width = target_ms / 2000
@@ -42,7 +42,7 @@ def most_probable_within(ops: Dict[str, object], costs: Dict[str, torch.Tensor],
             new[better], pick[better] = cand[better], c
         best = new
         back.append((pick, cost))
-    lo = int(np.ceil(0.95 * target_ms / width))
+    lo = int(np.ceil(low * target_ms / width))
     window = best[lo:]
     b = lo + int(window.argmax()) if np.isfinite(window).any() else int(best.argmax())
     if not np.isfinite(best[b]):
