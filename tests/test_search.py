@@ -167,6 +167,9 @@ def test_a_remote_devices_table_is_not_timed_here_and_the_note_says_so(tmp_path,
     assert notes[0].startswith("found archs not timed here: the latency table was measured on another target "
                                "(device_name: table has 'Cortex-A76'")
     assert "its predictions" in notes[0] and "allow_mismatch" not in notes[0]
+    job.settings.target_ms = 1.0  # latency.meet_target cannot time it either: the arch stands, nothing re-derived
+    derived = []
+    assert job.meet_target(arch, lambda t, low: derived.append(t) or arch) == (arch, []) and derived == []
 
 
 def test_resume_ends_with_the_same_architecture(tmp_path, toy, monkeypatch):
