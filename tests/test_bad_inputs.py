@@ -165,6 +165,8 @@ CASES = [
     ("search", [*SEARCH, "seed=-1"], "config: seed: expected an integer >= 0 and < 4294967296, got -1"),
     slow("search", [*SEARCH, "data.arch_fraction=1.5"], "config: data.arch_fraction: expected a number >= 0 and < 1"),
     slow("search", [*SEARCH, "latency.batch_size=0"], "config: latency.batch_size: expected an integer >= 1, got 0"),
+    ("search", [*SEARCH, "latency.meet_target=-1"], "config: latency.meet_target: expected an integer >= 0, got -1"),
+    slow("search", [*SEARCH, "latency.anchors=-2"], "config: latency.anchors: expected an integer >= 0, got -2"),
     ("search", ["method=mnasnet", "method.budget=0"], "config: method.budget: expected an integer >= 1, got 0"),
     slow("search", ["method=random", "evaluator.lr=0"], "config: evaluator.lr: expected a number > 0, got 0.0"),
     slow("search", ["method=random", "evaluator=zerocost", "evaluator.proxy=foo"],
@@ -258,6 +260,7 @@ CASES = [
          "config: runtime: expected one of eager, executorch, "),
     slow("latency", ["dtype=int8"], "config: dtype: expected one of float32, float16, bfloat16, got 'int8'"),
     slow("latency", ["busy_wait=-1"], "config: busy_wait: expected a number >= 0, got -1.0"),
+    slow("latency", ["anchors=-1"], "config: anchors: expected an integer >= 0, got -1"),
     # --- export ---
     ("export", ["arch={root}/missing.yaml", "out={root}/exp"], "missing.yaml: <file>: expected an existing arch file"),
     ("export", ["model=mobilenetv2_035", "variant=cifar", "weights={root}/malicious.pt", "out={root}/exp"],

@@ -290,12 +290,14 @@ def test_found_arch_is_re_derived_until_it_meets_the_target_on_the_device(tmp_pa
 
     def measure(self, space, archs, **kw):  # the device runs every arch `factor` x the table's prediction
         timed.append(len(archs))
+        assert kw["anchors"] == 3  # latency.anchors reaches the measurement
         return [factor * self.predict(space, a) for a in archs]
 
     monkeypatch.setattr(LatencyTable, "measure", measure)
     space_path, table = toy
     s = run_search(tiny_cfg(tmp_path, space_path, table, "latency.target_ms=4.3", "method.theta_lr=0.0",
-                            "method.epochs=2", "latency.measure=true", f"latency.meet_target={rounds}"), tmp_path)
+                            "method.epochs=2", "latency.measure=true", f"latency.meet_target={rounds}",
+                            "latency.anchors=3"), tmp_path)
     assert sorted(Arch.load(s.found.arch_file).choices.values()) == choices, (s.notes, s.found.extra)
     assert s.found.measured_ms == pytest.approx(factor * s.found.latency_ms)
     log = s.found.extra.get("meet_target", [])

@@ -96,7 +96,7 @@ class BenchmarkLatency:
         return const, {d.label: list(c) for d, c in zip(space.decisions, costs)}
 
     def measure(self, space: Any, archs: Sequence, allow_mismatch: bool = False,
-                allow_busy: bool = False) -> List[float]:
+                allow_busy: bool = False, anchors: int = 0) -> List[float]:
         raise BenchmarkError(f"{self.path}: lat_{self.device}: these latencies were measured on {self.device} by "
                              f"the benchmark's authors and cannot be timed here (the search used them as they are)")
 

@@ -168,7 +168,7 @@ def run(cfg, out_dir: Optional[str | Path] = None) -> Dict[str, Any]:
 
         v = validate_table(table, space, cfg.validate, cfg.seed, allow_mismatch=cfg.allow_mismatch,
                            passes=cfg.net_passes, min_run_time=cfg.net_min_run_time, progress=cfg.progress,
-                           allow_busy=cfg.allow_busy)
+                           allow_busy=cfg.allow_busy, anchors=cfg.anchors)
         files = write_report(v, out_dir or Path(cfg.cache_dir) / "validation")
         print(v.summary())
         print(f"report: {files['json']}  plot: {files['png']}  tensorboard: {files['tensorboard']}")

@@ -35,6 +35,7 @@ class LatencyAppConf:
     validate: int = ranged(0, ge=2, allowed=(0,)) # N: time N more random archs end to end and report the table's accuracy
     net_passes: int = ranged(9, ge=1) # sweeps over whole networks (calibration, validation, op_timing=net), each on a fresh instance / session
     net_min_run_time: float = ranged(0.05, gt=0) # seconds of timed runs per network and sweep (validation)
+    anchors: int = ranged(8, ge=0)  # calibration networks timed beside validated networks to correct the run's scale (0: off)
     seed: int = ranged(0, ge=0, lt=2**32)
     progress: bool = True
     table: Optional[str] = None  # use this table file instead of building one (e.g. from another device)

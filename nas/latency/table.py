@@ -25,7 +25,7 @@ import numpy as np
 from nas.io import atomic_write_text
 from nas.latency.errors import LatencyTableError, TableElsewhere
 from nas.latency.fingerprint import FIELDS, differences
-from nas.latency.measure import measure_archs
+from nas.latency.measure import ANCHORS, measure_archs
 from nas.latency.ops import arch_uses, describe, op_key, space_uses
 from nas.space.base import OpUse
 
@@ -179,12 +179,14 @@ class LatencyTable:
         const = self.const(calibrated)
         return const + lo, const + hi
 
-    def measure(self, space, archs: Sequence, allow_mismatch: bool = False, allow_busy: bool = False) -> List[float]:
+    def measure(self, space, archs: Sequence, allow_mismatch: bool = False, allow_busy: bool = False,
+                anchors: int = ANCHORS) -> List[float]:
         """End-to-end latencies (ms) of ``archs`` timed here the way this table's entries were (its
         settings, against its reference network: on the table's scale; an error for a table measured
         on another target unless ``allow_mismatch``; corrected by its calibration networks timed beside
-        them, see :func:`nas.latency.measure.measure_archs`)."""
-        return measure_archs(self, space, archs, allow_mismatch=allow_mismatch, allow_busy=allow_busy).ms
+        them, ``anchors`` of them, see :func:`nas.latency.measure.measure_archs`)."""
+        return measure_archs(self, space, archs, allow_mismatch=allow_mismatch, allow_busy=allow_busy,
+                             anchors=anchors).ms
 
     # --- fingerprint -------------------------------------------------------------------------
     def check_fingerprint(self, expected: Mapping[str, Any], allow_mismatch: bool = False) -> Dict[str, tuple]:

@@ -34,6 +34,8 @@ class LatencyConf:
     meet_target: int = ranged(2, ge=0)  # with a target (FBNet's derive=target): times the found arch on the device
     #                                   and re-derives it up to this many times until it measures within 5% of the
     #                                   target (the table's error at that arch corrected); 0: the table alone
+    anchors: int = ranged(8, ge=0)  # calibration networks timed beside the found archs to correct the run's scale
+    #                                (nas.latency.measure.measure_archs; 0: off)
     runtime: str = "eager"  # eager | executorch | onnxruntime | openvino: the table's runtime (a table of another is refused)
     allow_busy: bool = False  # build / measure even on a busy machine (warns loudly, records the load)
     busy_wait: float = ranged(120.0, ge=0)  # seconds to wait for a quieter window before refusing

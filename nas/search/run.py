@@ -104,7 +104,7 @@ def latency_settings(cfg: DictConfig) -> LatencySettings:
     lat = cfg.latency
     return LatencySettings(target_ms=lat.target_ms, constraint=lat.constraint, penalty=lat.penalty,
                            calibrated=lat.calibrated, measure=lat.measure,
-                           meet_target=lat.meet_target, allow_mismatch=lat.allow_mismatch,
+                           meet_target=lat.meet_target, anchors=lat.anchors, allow_mismatch=lat.allow_mismatch,
                            dtype=lat.dtype, batch_size=lat.batch_size, runtime=lat.runtime, allow_busy=lat.allow_busy)
 
 

@@ -57,6 +57,7 @@ class LatencySettings:
     calibrated: bool = True  # use the table's calibration
     measure: bool = True  # time the found archs end to end after the search
     meet_target: int = 2  # re-derivations of the found arch on its measured latency (SearchJob.meet_target)
+    anchors: int = 8  # calibration networks timed beside found archs (nas.latency.measure.measure_archs)
     allow_mismatch: bool = False  # accept a table measured on another target
     dtype: str = "float32"
     batch_size: int = 1
@@ -124,7 +125,7 @@ class SearchJob:
         """``archs`` timed end to end on the latency table's scale, or None and a note on why not."""
         try:
             return self.latency.measure(self.space, list(archs), allow_mismatch=self.settings.allow_mismatch,
-                                        allow_busy=self.settings.allow_busy), []
+                                        allow_busy=self.settings.allow_busy, anchors=self.settings.anchors), []
         except TableElsewhere as err:  # a remote device's table (an agent's, a GPU's): its predictions stand
             return None, [f"found archs not timed here: the latency table was measured on another target "
                           f"({err.differences}); the latencies above are its predictions, time the archs on that "
