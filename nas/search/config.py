@@ -32,8 +32,9 @@ class LatencyConf:
     rebuild: bool = False
     measure: bool = True  # time the found archs end to end on the device
     meet_target: int = ranged(2, ge=0)  # with a target (FBNet's derive=target): times the found arch on the device
-    #                                   and re-derives it up to this many times until it measures within 5% of the
-    #                                   target (the table's error at that arch corrected); 0: the table alone
+    #                                   and, unless it measures within 2.5% of the target, re-derives it for the
+    #                                   table's error there, up to this many times (the arch measured closest is
+    #                                   kept; nas.strategies.job.SearchJob.meet_target); 0: the table alone
     anchors: int = ranged(8, ge=0)  # calibration networks timed beside the found archs to correct the run's scale
     #                                (nas.latency.measure.measure_archs; 0: off)
     runtime: str = "eager"  # eager | executorch | onnxruntime | openvino: the table's runtime (a table of another is refused)
