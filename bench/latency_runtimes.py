@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 
 from nas.io import atomic_write_text
+from nas.latency.fit_entries import FIT_NETS
 from nas.latency import get_table
 from nas.latency.measure import ANCHORS, NET_MIN_RUN_TIME, NET_PASSES
 from nas.latency.metrics import accuracy, format_accuracy
@@ -61,8 +62,10 @@ def main() -> None:
     ap.add_argument("--anchors", type=int, default=ANCHORS, help="calibration networks timed among the archs of "
                     "each validation to put it on the calibration's scale (0: none)")
     ap.add_argument("--allow-busy", action="store_true")
-    ap.add_argument("--op-timing", choices=["program", "net"], default=None,
-                    help="ops timed alone or inside a network (nas.latency.in_net); default: the runtime's")
+    ap.add_argument("--op-timing", choices=["program", "net", "fit"], default=None,
+                    help="ops timed alone, inside a network (nas.latency.in_net) or fitted on whole networks "
+                         "(nas.latency.fit_entries); default: the runtime's")
+    ap.add_argument("--fit-nets", type=int, default=FIT_NETS, help="--op-timing fit: networks timed to fit on")
     ap.add_argument("--out", default="outputs/bench/latency_runtimes")
     ap.add_argument("--cache-dir", default=None,
                     help="build each table afresh here and leave it for searches (e.g. outputs/latency_tables, "
@@ -84,6 +87,7 @@ def main() -> None:
             table = get_table(space, threads=args.threads, dtype=dtype, cache_dir=args.cache_dir or tmp,
                               rebuild=True, runtime=runtime, calibrate=args.calibrate, passes=args.passes,
                               min_run_time=args.min_run_time, allow_busy=args.allow_busy, op_timing=args.op_timing,
+                              fit_nets=args.fit_nets,
                               net_passes=args.net_passes)
             build = time.perf_counter() - t0
             table.save(out / f"table-{runtime}-{dtype}.json")

@@ -149,7 +149,7 @@ def test_onnx_runtimes_default_to_net_where_it_can_run(tmp_path, dtype):
 
 
 @pytest.mark.parametrize("kind, kwargs, words", [
-    ("layerwise", dict(op_timing="lone"), ["op_timing", "program, net", "'lone'"]),
+    ("layerwise", dict(op_timing="lone"), ["op_timing", "program, net, fit", "'lone'"]),
     ("layerwise", dict(op_timing="net", reference=False), ["op_timing=net", "reference=false"]),
     ("factorized", dict(op_timing="net"), ["op_timing=net", "does not add up per decision", "op_timing=program"]),
 ])

@@ -135,7 +135,7 @@ def run(cfg, out_dir: Optional[str | Path] = None) -> Dict[str, Any]:
                           cfg.progress, calibrate=cfg.calibrate, min_run_time=cfg.min_run_time, passes=cfg.passes,
                           seed=cfg.seed, reference=cfg.reference, context_mb=cfg.context_mb, runtime=cfg.runtime,
                           allow_busy=cfg.allow_busy, busy_wait=cfg.busy_wait, op_timing=cfg.op_timing,
-                          net_passes=cfg.net_passes)
+                          net_passes=cfg.net_passes, fit_nets=cfg.fit_nets)
     seconds = time.perf_counter() - t0
     lo, hi = table.bounds(space, calibrated=False)
     print(f"{table!r}")

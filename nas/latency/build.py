@@ -18,6 +18,7 @@ import torch
 
 from nas.latency.contention import Contention, enforce, wait_for_quiet
 from nas.latency.errors import LatencyTableError
+from nas.latency.fit_entries import FIT_NETS, measure_entries_by_fit
 from nas.latency.fingerprint import target_fingerprint, today
 from nas.latency.in_net import check_op_timing, measure_entries_in_net, supports as supports_in_net
 from nas.latency.measure import NET_PASSES, Reference, Setting, make_reference, reference_arch, sweep, table_reference
@@ -92,7 +93,7 @@ def build_table(space, device: str = "cpu", batch_size: int = 1, dtype: str = "f
                 passes: int = DEFAULT_PASSES, progress: bool = True, reference: bool = True,
                 context_mb: float = DEFAULT_CONTEXT_MB, runtime: str = "eager",
                 monitor: Optional[Contention] = None, op_timing: Optional[str] = None,
-                net_passes: int = NET_PASSES) -> LatencyTable:
+                net_passes: int = NET_PASSES, fit_nets: int = FIT_NETS, seed: int = 0) -> LatencyTable:
     """A fresh table of every op of ``space`` measured here (not calibrated, not saved).
 
     ``reference``: time every op in alternation with the space's reference network (drift-free
@@ -101,16 +102,20 @@ def build_table(space, device: str = "cpu", batch_size: int = 1, dtype: str = "f
     op (and the reference) into that runtime (``nas.runtimes``) and time it there. ``monitor``
     watches for contention while timing (its verdict is the caller's: see :func:`get_table`).
     ``op_timing``: ``program`` (each op lowered and timed alone) or ``net`` (what each op adds to the
-    space's base network, both timed whole: ``nas.latency.in_net``, over ``net_passes`` sweeps);
-    ``None``: the runtime's default."""
+    space's base network, both timed whole: ``nas.latency.in_net``, over ``net_passes`` sweeps) or
+    ``fit`` (fitted on ``fit_nets`` random networks timed whole: ``nas.latency.fit_entries``; ``seed``
+    draws them); ``None``: the runtime's default."""
     fp = target_fingerprint(device, threads, dtype, batch_size, space.resolution, runtime)
     s = Setting(device, dtype, batch_size, fp["threads"], min_run_time, context_mb=context_mb, runtime=runtime,
                 monitor=monitor)
     table = LatencyTable({**fp, "date": today()}, meta={"source": "measured", "space": space_info(space)})
     t0 = time.perf_counter()
     ref = make_reference(space, s) if reference else None
-    if resolve_op_timing(runtime, op_timing, dtype, space, reference) == "net":
+    timing = resolve_op_timing(runtime, op_timing, dtype, space, reference)
+    if timing == "net":
         n = measure_entries_in_net(space, table, s, net_passes, progress, ref)
+    elif timing == "fit":
+        n = measure_entries_by_fit(space, table, s, fit_nets, net_passes, progress, ref, seed)
     else:
         n = measure_entries(space, table, s, passes, progress, ref)
     if ref is not None:
@@ -137,12 +142,14 @@ def resolve_op_timing(runtime: str, op_timing: Optional[str] = None, dtype: str 
     return check_op_timing(op_timing)
 
 
-def protocol(reference: bool, context_mb: float, op_timing: str) -> dict:
+def protocol(reference: bool, context_mb: float, op_timing: str, fit_nets: int = FIT_NETS) -> dict:
     """How ops were timed, as the cache path's hash sees it (``op_timing=program`` adds nothing, so
     tables built before the option keep their names)."""
     out = {"reference": reference, "context_mb": context_mb}
     if op_timing != "program":
         out["op_timing"] = op_timing
+    if op_timing == "fit":
+        out["fit_nets"] = fit_nets
     return out
 
 
@@ -183,7 +190,8 @@ def get_table(space, device: str = "cpu", batch_size: int = 1, dtype: str = "flo
               min_run_time: float = DEFAULT_MIN_RUN_TIME, passes: int = DEFAULT_PASSES,
               seed: int = 0, reference: bool = True, context_mb: float = DEFAULT_CONTEXT_MB,
               runtime: str = "eager", allow_busy: Optional[bool] = None, busy_wait: float = 0.0,
-              op_timing: Optional[str] = None, net_passes: int = NET_PASSES) -> LatencyTable:
+              op_timing: Optional[str] = None, net_passes: int = NET_PASSES,
+              fit_nets: int = FIT_NETS) -> LatencyTable:
     """The table of ``space`` for this device and settings: the cached one when its fingerprint matches
     (ops it lacks are measured and added), else measured now; calibrated on ``calibrate`` random
     architectures timed end to end (0: no calibration); saved atomically; returned.
@@ -204,7 +212,7 @@ def get_table(space, device: str = "cpu", batch_size: int = 1, dtype: str = "flo
 
     fp = target_fingerprint(device, threads, dtype, batch_size, space.resolution, runtime)
     op_timing = resolve_op_timing(runtime, op_timing, dtype, space, reference)
-    path = cache_path(space, fp, cache_dir, protocol(reference, context_mb, op_timing))
+    path = cache_path(space, fp, cache_dir, protocol(reference, context_mb, op_timing, fit_nets))
     monitor = Contention(fp["threads"])
     s = Setting(device, dtype, batch_size, fp["threads"], min_run_time, context_mb=context_mb, runtime=runtime,
                 monitor=monitor)
@@ -217,9 +225,9 @@ def get_table(space, device: str = "cpu", batch_size: int = 1, dtype: str = "flo
         except LatencyTableError as err:
             raise LatencyTableError(f"{err} (delete the cached file or rebuild)") from None
         table.check_fingerprint(fp)
-        if op_timing == "net" and table.missing(space):
-            raise LatencyTableError(f"{path}: entries: op_timing=net prices ops against the base network the table "
-                                    f"was built with, and {len(table.missing(space))} ops of space '{space.name}' "
+        if op_timing in ("net", "fit") and table.missing(space):
+            raise LatencyTableError(f"{path}: entries: op_timing={op_timing} prices ops against the networks the "
+                                    f"table was built with, and {len(table.missing(space))} ops of space '{space.name}' "
                                     f"have none (the space changed since?); rebuild it (rebuild=true)")
         if table.missing(space) or (calibrate and table.calibration is None):
             wait_for_quiet(fp["threads"], busy_wait, allow_busy, what)
@@ -241,7 +249,8 @@ def get_table(space, device: str = "cpu", batch_size: int = 1, dtype: str = "flo
         monitor.restart()
         table = build_table(space, device, batch_size, dtype, fp["threads"], min_run_time=min_run_time,
                             passes=passes, progress=progress, reference=reference, context_mb=context_mb,
-                            runtime=runtime, monitor=monitor, op_timing=op_timing, net_passes=net_passes)
+                            runtime=runtime, monitor=monitor, op_timing=op_timing, net_passes=net_passes,
+                            fit_nets=fit_nets, seed=seed)
         changed = True
     if calibrate and table.calibration is None:
         t0 = time.perf_counter()

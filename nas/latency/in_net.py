@@ -38,7 +38,7 @@ from nas.latency.errors import LatencyTableError
 from nas.latency.ops import build_use, op_key, use_stats
 from nas.space.base import HEAD, STEM, OpUse
 
-OP_TIMINGS = ("program", "net")
+OP_TIMINGS = ("program", "net", "fit")  # fit: nas.latency.fit_entries
 BASE_KEY = "(base network)"
 BASE_REPEATS = 5  # the base is in every entry: timed this many times per sweep, its figure the median
 MIN_RUN_TIME = 0.1  # at least this many seconds of timed runs per network and sweep: an entry is a small

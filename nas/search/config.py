@@ -40,7 +40,8 @@ class LatencyConf:
     runtime: str = "eager"  # eager | executorch | onnxruntime | openvino: the table's runtime (a table of another is refused)
     allow_busy: bool = False  # build / measure even on a busy machine (warns loudly, records the load)
     busy_wait: float = ranged(120.0, ge=0)  # seconds to wait for a quieter window before refusing
-    op_timing: Optional[str] = None  # a built table's ops: program | net (nas.latency.in_net); null: the runtime's default
+    op_timing: Optional[str] = None  # a built table's ops: program | net (nas.latency.in_net) | fit (300 whole
+    #                                  networks, nas.latency.fit_entries); null: the runtime's default
 
 
 @dataclass

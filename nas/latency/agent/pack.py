@@ -84,7 +84,11 @@ def pack(cfg, out: str | Path, space, progress: bool = True) -> Path:
 
     from nas.latency.overhead import CallOnly, shape_key, shape_of
 
-    in_net = resolve_op_timing(rt.name, cfg.op_timing, cfg.dtype, space) == "net"  # a job always has a reference
+    timing = resolve_op_timing(rt.name, cfg.op_timing, cfg.dtype, space)
+    if timing == "fit":
+        raise LatencyTableError("op_timing=fit: a device job times ops or op networks, not the networks a fit "
+                                "needs yet; pack with op_timing=net or program")
+    in_net = timing == "net"  # a job always has a reference
     uses = space_uses(space)
     shapes_in = sorted({shape_of(u) for u in uses})
     ref_arch = reference_arch(space)

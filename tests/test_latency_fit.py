@@ -1,0 +1,80 @@
+"""Ops priced from whole networks (``op_timing=fit``, nas.latency.fit_entries): the fit recovers an
+additive device exactly, caching, and the errors (tiny spaces; nothing asserts on speed)."""
+
+import random
+
+import pytest
+
+from nas.latency import LatencyTableError, build_table, get_table, op_key
+from nas.latency.ops import space_uses
+from test_latency_fixtures import tiny_space
+
+FAST = dict(min_run_time=0.001, passes=1, net_passes=1, progress=False)
+
+
+def additive_device(space, monkeypatch, seed=0):
+    """Fake whole-network timing: every op key costs a random 0.1-1 ms, stem and head 0.5 ms together;
+    returns the cost function the fit must recover."""
+    import nas.latency.measure as measure
+
+    rng = random.Random(seed)
+    cost = {op_key(u): rng.uniform(0.1, 1.0) for u in space_uses(space) if u.config["block"] not in ("stem", "head")}
+    timed = []
+
+    def true_ms(arch):
+        return 0.5 + sum(cost[op_key(u)] for u in space.op_instances(arch) if u.config["block"] not in ("stem", "head"))
+
+    def fake_time_archs(space_, archs, s, passes, progress, desc="networks", reference=None):
+        import torch
+
+        with torch.inference_mode():
+            reference.block()  # the reference's latency goes into the table's meta
+        timed.append(len(archs))
+        return [true_ms(a) for a in archs]
+
+    monkeypatch.setattr(measure, "time_archs", fake_time_archs)
+    return true_ms, timed
+
+
+def test_entries_fitted_on_whole_networks_price_an_additive_device_exactly(tmp_path, monkeypatch):
+    space = tiny_space(tmp_path)
+    true_ms, timed = additive_device(space, monkeypatch)
+    table = build_table(space, threads=1, op_timing="fit", fit_nets=60, **FAST)
+    assert timed == [60] and table.meta["op_timing"] == "fit" and table.meta["fit_nets"] == 60
+    assert table.const_covers == ["stem", "head"] and not table.missing(space)
+    rng = random.Random(1)
+    for _ in range(20):  # archs the fit never saw
+        arch = space.sample(rng)
+        assert table.predict(space, arch, calibrated=False) == pytest.approx(true_ms(arch), rel=1e-3, abs=1e-3)
+    assert table.meta["fit_mape"] < 0.1
+
+
+def test_a_fit_table_is_cached_under_its_own_name_and_reused(tmp_path, monkeypatch):
+    space = tiny_space(tmp_path)
+    _, timed = additive_device(space, monkeypatch)
+    first = get_table(space, threads=1, cache_dir=tmp_path / "c", calibrate=0, op_timing="fit", fit_nets=40, **FAST)
+    again = get_table(space, threads=1, cache_dir=tmp_path / "c", calibrate=0, op_timing="fit", fit_nets=40, **FAST)
+    other = get_table(space, threads=1, cache_dir=tmp_path / "c", calibrate=0, op_timing="fit", fit_nets=50, **FAST)
+    assert first.path == again.path != other.path and timed == [40, 50]
+    assert again.entries == first.entries
+
+
+def test_too_few_networks_to_fit_are_refused_in_one_line(tmp_path, monkeypatch):
+    space = tiny_space(tmp_path)
+    additive_device(space, monkeypatch)
+    with pytest.raises(LatencyTableError, match=r"^fit_nets: expected at least 8 networks"):
+        build_table(space, threads=1, op_timing="fit", fit_nets=4, **FAST)
+    with pytest.raises(LatencyTableError, match=r"^op_timing=fit: networks are timed against the table's reference"):
+        build_table(space, threads=1, op_timing="fit", fit_nets=40, reference=False, **FAST)
+
+
+def test_an_op_no_fitted_network_ran_is_refused(tmp_path, monkeypatch):
+    """Networks that never run a candidate (here: every decision kept at its first choice) cannot price it."""
+    import nas.latency.calibrate as calibrate
+
+    space = tiny_space(tmp_path)
+    additive_device(space, monkeypatch)
+    first = space.make_arch({d.label: d.choices[0] for d in space.decisions})
+    monkeypatch.setattr(calibrate, "sample_archs", lambda sp, n, stream, seed=0, exclude=(): [first] * n)
+    with pytest.raises(LatencyTableError, match=r"^op_timing=fit: \d+ ops of space 'tiny' ran in none of the 40 "):
+        build_table(space, threads=1, op_timing="fit", fit_nets=40, **FAST)
