@@ -14,12 +14,12 @@ FAST = dict(min_run_time=0.001, passes=1, net_passes=1, progress=False)
 
 def additive_device(space, monkeypatch, seed=0):
     """Fake whole-network timing: every op key costs a random 0.1-1 ms, stem and head 0.5 ms together;
-    returns the cost function the fit must recover."""
+    returns the cost function the fit must recover, and the network counts and run times it was asked for."""
     import nas.latency.measure as measure
 
     rng = random.Random(seed)
     cost = {op_key(u): rng.uniform(0.1, 1.0) for u in space_uses(space) if u.config["block"] not in ("stem", "head")}
-    timed = []
+    timed, run_times = [], []
 
     def true_ms(arch):
         return 0.5 + sum(cost[op_key(u)] for u in space.op_instances(arch) if u.config["block"] not in ("stem", "head"))
@@ -30,15 +30,16 @@ def additive_device(space, monkeypatch, seed=0):
         with torch.inference_mode():
             reference.block()  # the reference's latency goes into the table's meta
         timed.append(len(archs))
+        run_times.append(s.min_run_time)
         return [true_ms(a) for a in archs]
 
     monkeypatch.setattr(measure, "time_archs", fake_time_archs)
-    return true_ms, timed
+    return true_ms, timed, run_times
 
 
 def test_entries_fitted_on_whole_networks_price_an_additive_device_exactly(tmp_path, monkeypatch):
     space = tiny_space(tmp_path)
-    true_ms, timed = additive_device(space, monkeypatch)
+    true_ms, timed, run_times = additive_device(space, monkeypatch)
     table = build_table(space, threads=1, op_timing="fit", fit_nets=60, **FAST)
     assert timed == [60] and table.meta["op_timing"] == "fit" and table.meta["fit_nets"] == 60
     assert table.const_covers == ["stem", "head"] and not table.missing(space)
@@ -47,11 +48,13 @@ def test_entries_fitted_on_whole_networks_price_an_additive_device_exactly(tmp_p
         arch = space.sample(rng)
         assert table.predict(space, arch, calibrated=False) == pytest.approx(true_ms(arch), rel=1e-3, abs=1e-3)
     assert table.meta["fit_mape"] < 0.1
+    from nas.latency.measure import NET_MIN_RUN_TIME  # networks run as long as validation networks, not as ops
+    assert run_times == [NET_MIN_RUN_TIME] == [table.meta["fit_min_run_time"]]
 
 
 def test_a_fit_table_is_cached_under_its_own_name_and_reused(tmp_path, monkeypatch):
     space = tiny_space(tmp_path)
-    _, timed = additive_device(space, monkeypatch)
+    _, timed, _ = additive_device(space, monkeypatch)
     first = get_table(space, threads=1, cache_dir=tmp_path / "c", calibrate=0, op_timing="fit", fit_nets=40, **FAST)
     again = get_table(space, threads=1, cache_dir=tmp_path / "c", calibrate=0, op_timing="fit", fit_nets=40, **FAST)
     other = get_table(space, threads=1, cache_dir=tmp_path / "c", calibrate=0, op_timing="fit", fit_nets=50, **FAST)

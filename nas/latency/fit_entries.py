@@ -20,6 +20,8 @@ fit poorly there (100 networks: tau 0.78-0.83).
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from nas.latency.errors import LatencyTableError
@@ -35,7 +37,7 @@ def measure_entries_by_fit(space, table, s, n_nets: int, passes: int, progress: 
     ``reference``; returns how many networks were timed."""
     from nas.latency.calibrate import sample_archs
     from nas.latency.in_net import op_stats
-    from nas.latency.measure import time_archs
+    from nas.latency.measure import NET_MIN_RUN_TIME, time_archs
     from nas.latency.predictor import FittedPredictor
     from nas.latency.table import Entry
 
@@ -45,6 +47,7 @@ def measure_entries_by_fit(space, table, s, n_nets: int, passes: int, progress: 
     if n_nets < 8:
         raise LatencyTableError(f"fit_nets: expected at least 8 networks to fit op costs on, got {n_nets}")
     archs = sample_archs(space, n_nets, "fit", seed)
+    s = dataclasses.replace(s, min_run_time=max(s.min_run_time, NET_MIN_RUN_TIME))  # as validation networks
     ms = time_archs(space, archs, s, passes, progress, desc=f"networks of {space.name} (op_timing=fit)",
                     reference=reference)
     fitted = FittedPredictor.fit(space, archs, ms, tie=True, correction="off")
@@ -65,6 +68,6 @@ def measure_entries_by_fit(space, table, s, n_nets: int, passes: int, progress: 
     table.const_ms = round(const, 6)
     table.const_covers = list(covered)
     predicted = fitted.predict_many(space, archs, corrected=False)
-    table.meta.update(op_timing="fit", fit_nets=n_nets, fit_seed=seed,
+    table.meta.update(op_timing="fit", fit_nets=n_nets, fit_seed=seed, fit_min_run_time=s.min_run_time,
                       fit_mape=round(float(np.mean(np.abs(predicted / np.asarray(ms) - 1)) * 100), 3))
     return n_nets
