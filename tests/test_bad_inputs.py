@@ -167,6 +167,7 @@ CASES = [
     slow("search", [*SEARCH, "latency.batch_size=0"], "config: latency.batch_size: expected an integer >= 1, got 0"),
     ("search", [*SEARCH, "latency.meet_target=-1"], "config: latency.meet_target: expected an integer >= 0, got -1"),
     slow("search", [*SEARCH, "latency.anchors=-2"], "config: latency.anchors: expected an integer >= 0, got -2"),
+    slow("search", [*SEARCH, "latency.fit_nets=4"], "config: latency.fit_nets: expected an integer >= 8, got 4"),
     ("search", ["method=mnasnet", "method.budget=0"], "config: method.budget: expected an integer >= 1, got 0"),
     slow("search", ["method=random", "evaluator.lr=0"], "config: evaluator.lr: expected a number > 0, got 0.0"),
     slow("search", ["method=random", "evaluator=zerocost", "evaluator.proxy=foo"],

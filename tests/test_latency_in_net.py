@@ -134,16 +134,20 @@ def test_the_runtime_names_the_default(monkeypatch):
 
 
 @pytest.mark.parametrize("dtype", ["float32", "int8"])
-def test_onnx_runtimes_default_to_net_where_it_can_run(tmp_path, dtype):
-    """ONNX Runtime and OpenVINO time ops inside networks by default (measured better in both dtypes);
-    a space whose latency does not add up per decision, or no reference, falls back to programs, while
-    an explicit op_timing=net there stays an error (above)."""
+def test_onnx_runtimes_default_to_fit_where_it_can_run(tmp_path, dtype):
+    """ONNX Runtime and OpenVINO fit op costs on whole networks by default (measured better in both dtypes),
+    in any space; without a reference they fall back to programs; a device job, which cannot fit, times ops
+    inside networks where the space allows and as programs where not, while an explicit op_timing=net
+    there stays an error (below)."""
     layerwise, factorized = tiny_space(tmp_path), tiny_space(tmp_path, "factorized")
     for runtime in ("onnxruntime", "openvino"):
-        assert resolve_op_timing(runtime, None, dtype, layerwise) == "net"
-        assert resolve_op_timing(runtime, None, dtype, factorized) == "program"
+        assert resolve_op_timing(runtime, None, dtype, layerwise) == "fit"
+        assert resolve_op_timing(runtime, None, dtype, factorized) == "fit"
         assert resolve_op_timing(runtime, None, dtype, layerwise, reference=False) == "program"
+        assert resolve_op_timing(runtime, None, dtype, layerwise, can_fit=False) == "net"
+        assert resolve_op_timing(runtime, None, dtype, factorized, can_fit=False) == "program"
         assert resolve_op_timing(runtime, "program", dtype, layerwise) == "program"
+        assert resolve_op_timing(runtime, "fit", dtype, layerwise, can_fit=False) == "fit"  # the caller refuses it
     for runtime in ("eager", "executorch"):
         assert resolve_op_timing(runtime, None, dtype if runtime != "eager" else "float32", layerwise) == "program"
 

@@ -169,8 +169,9 @@ def test_table_built_in_a_runtime(tmp_path):
     backend("onnxruntime")
     space = tiny_space(tmp_path)
     table = get_table(space, threads=1, cache_dir=tmp_path, runtime="onnxruntime", dtype="int8", calibrate=3,
-                      context_mb=0.0, **FAST)
+                      context_mb=0.0, fit_nets=16, **FAST)
     fp = table.fingerprint
+    assert table.meta["op_timing"] == "fit" and table.meta["fit_nets"] == 16  # the runtime's default
     assert fp["runtime"] == "onnxruntime" and fp["dtype"] == "int8" and fp["runtime_version"]
     assert not table.missing(space) and table.calibration is not None
     assert set(table.meta["load"]) >= {"loadavg_before", "cpu_share", "wait_share", "busy"}

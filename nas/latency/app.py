@@ -148,9 +148,11 @@ def run(cfg, out_dir: Optional[str | Path] = None) -> Dict[str, Any]:
               f"other processes {load.get('others_timing')} cores, "
               f"reference spread {load.get('reference_spread')}" + (" -- BUSY (allow_busy)" if load.get("busy") else ""))
     if "ops_seconds" in m:
-        how = (f" inside {m['ops_measured']} networks, as what they add to the base network ({m['base_ms']:.3f} ms)"
-               if m.get("op_timing") == "net" else "")
-        print(f"ops: {len(table.entries)} distinct (op, shape) entries, timed{how} in {m['ops_seconds']} s"
+        how = {"net": f"timed inside {m['ops_measured']} networks, as what they add to the base network "
+                      f"({m.get('base_ms', 0):.3f} ms)",
+               "fit": f"fitted on {m.get('fit_nets')} networks timed whole (fit MAPE {m.get('fit_mape')}%)"}
+        print(f"ops: {len(table.entries)} distinct (op, shape) entries, {how.get(m.get('op_timing'), 'timed')} "
+              f"in {m['ops_seconds']} s"
               + (f"; calibration on {table.calibration.n_archs} archs in {m['calibration_seconds']} s"
                  if table.calibration and "calibration_seconds" in m else "")
               + f" (this run: {seconds:.1f} s)")

@@ -129,14 +129,19 @@ def build_table(space, device: str = "cpu", batch_size: int = 1, dtype: str = "f
 
 
 def resolve_op_timing(runtime: str, op_timing: Optional[str] = None, dtype: str = "float32", space=None,
-                      reference: bool = True) -> str:
-    """``op_timing``, or when ``None`` the runtime's default for ``dtype`` (``Backend.op_timing``): ``net``
-    only where it can be (a ``space`` whose latency adds up per decision, timed against a reference)."""
+                      reference: bool = True, can_fit: bool = True) -> str:
+    """``op_timing``, or when ``None`` the runtime's default for ``dtype`` (``Backend.op_timing``), as far
+    as it can run: ``fit`` and ``net`` need a reference network; ``net`` a ``space`` whose latency adds up
+    per decision; where the caller cannot fit (``can_fit=False``: a device job) ``fit`` becomes ``net``."""
     if op_timing is None:
         from nas.runtimes import get_runtime
 
         default = get_runtime(runtime).default_op_timing(dtype)
-        if default == "net" and (not reference or (space is not None and not supports_in_net(space))):
+        if default == "fit" and not can_fit:
+            default = "net"
+        if default in ("net", "fit") and not reference:
+            return "program"
+        if default == "net" and space is not None and not supports_in_net(space):
             return "program"
         return default
     return check_op_timing(op_timing)

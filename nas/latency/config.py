@@ -32,6 +32,7 @@ class LatencyAppConf:
     context_mb: float = ranged(16.0, ge=0) # time ops round-robin over copies holding this many MB of weights (0: hot caches)
     op_timing: Optional[str] = None  # program (each op timed alone) | net (inside a network) | fit (fitted on
     #                                  fit_nets whole networks, nas.latency.fit_entries); null: the runtime's default
+    #                                  (fit for onnxruntime and openvino, program for eager and executorch)
     fit_nets: int = ranged(300, ge=8)  # op_timing=fit: random networks timed whole to fit the op costs on
     calibrate: int = ranged(24, ge=3, allowed=(0,)) # random archs timed end to end to fit the calibration (0: none)
     validate: int = ranged(0, ge=2, allowed=(0,)) # N: time N more random archs end to end and report the table's accuracy

@@ -40,8 +40,10 @@ class LatencyConf:
     runtime: str = "eager"  # eager | executorch | onnxruntime | openvino: the table's runtime (a table of another is refused)
     allow_busy: bool = False  # build / measure even on a busy machine (warns loudly, records the load)
     busy_wait: float = ranged(120.0, ge=0)  # seconds to wait for a quieter window before refusing
-    op_timing: Optional[str] = None  # a built table's ops: program | net (nas.latency.in_net) | fit (300 whole
+    op_timing: Optional[str] = None  # a built table's ops: program | net (nas.latency.in_net) | fit (fit_nets whole
     #                                  networks, nas.latency.fit_entries); null: the runtime's default
+    #                                  (fit for onnxruntime and openvino, program for eager and executorch)
+    fit_nets: int = ranged(300, ge=8)  # op_timing=fit: random networks timed whole to fit the op costs on
 
 
 @dataclass

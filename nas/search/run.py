@@ -25,6 +25,7 @@ from nas.evaluators import EVALUATORS
 from nas.io import atomic_write_text, check_writable_dir
 from nas.latency import get_table, load_table
 from nas.latency.fingerprint import check_runtime, device_name
+from nas.latency.fit_entries import FIT_NETS
 from nas.latency.sources import LATENCY_SOURCES
 from nas.results import SearchSummary
 from nas.search.config import check_search_config
@@ -60,7 +61,8 @@ def resolve_table(cfg: DictConfig, space, device: str, threads):
                           f"be measured here; name one with latency.table=<file>")
     return get_table(space, device=target, batch_size=lat.batch_size, dtype=lat.dtype, threads=threads,
                      cache_dir=lat.cache_dir, rebuild=lat.rebuild, runtime=lat.runtime, allow_busy=lat.allow_busy,
-                     busy_wait=lat.busy_wait, op_timing=lat.get("op_timing"))
+                     busy_wait=lat.busy_wait, op_timing=lat.get("op_timing"),
+                     fit_nets=lat.get("fit_nets", FIT_NETS))
 
 
 def check_table_covers(table, space, calibrated: bool) -> None:

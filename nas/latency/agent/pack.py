@@ -84,7 +84,7 @@ def pack(cfg, out: str | Path, space, progress: bool = True) -> Path:
 
     from nas.latency.overhead import CallOnly, shape_key, shape_of
 
-    timing = resolve_op_timing(rt.name, cfg.op_timing, cfg.dtype, space)
+    timing = resolve_op_timing(rt.name, cfg.op_timing, cfg.dtype, space, can_fit=False)
     if timing == "fit":
         raise LatencyTableError("op_timing=fit: a device job times ops or op networks, not the networks a fit "
                                 "needs yet; pack with op_timing=net or program")
