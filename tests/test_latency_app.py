@@ -57,6 +57,14 @@ def test_run_times_ops_inside_networks_when_asked(tmp_path, capsys):
     assert "inside" in capsys.readouterr().out and out["bounds_raw"][0] == table.const_ms
 
 
+def test_run_fits_ops_on_whole_networks_when_asked(tmp_path, capsys):
+    space = tiny_space(tmp_path)
+    out = run(cfg_of(*tiny_overrides(tmp_path, space.source), "calibrate=3", "op_timing=fit", "fit_nets=40"))
+    table = load_table(out["table"])
+    assert table.meta["op_timing"] == "fit" and table.meta["fit_nets"] == 40 and not table.missing(space)
+    assert "fitted on 40 networks timed whole (fit MAPE " in capsys.readouterr().out
+
+
 def test_run_checks_a_table_brought_from_elsewhere(tmp_path):
     space = tiny_space(tmp_path)
     path = synthetic_table(space, fingerprint={"device_name": "Pixel 9"}).save(tmp_path / "phone.json")

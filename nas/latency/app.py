@@ -148,7 +148,7 @@ def run(cfg, out_dir: Optional[str | Path] = None) -> Dict[str, Any]:
               f"other processes {load.get('others_timing')} cores, "
               f"reference spread {load.get('reference_spread')}" + (" -- BUSY (allow_busy)" if load.get("busy") else ""))
     if "ops_seconds" in m:
-        how = {"net": f"timed inside {m['ops_measured']} networks, as what they add to the base network "
+        how = {"net": f"timed inside {m.get('ops_measured')} networks, as what they add to the base network "
                       f"({m.get('base_ms', 0):.3f} ms)",
                "fit": f"fitted on {m.get('fit_nets')} networks timed whole (fit MAPE {m.get('fit_mape')}%)"}
         print(f"ops: {len(table.entries)} distinct (op, shape) entries, {how.get(m.get('op_timing'), 'timed')} "
