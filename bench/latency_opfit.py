@@ -29,11 +29,11 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from scipy.stats import kendalltau
 from sklearn.linear_model import Ridge
 
 from nas.io import atomic_write_text
 from nas.latency import load_table
+from nas.latency.metrics import accuracy
 from nas.latency.predictor import FittedPredictor
 from nas.space import load_space
 
@@ -48,9 +48,9 @@ def one_hot(space, encodings) -> np.ndarray:
 
 
 def scores(predicted: np.ndarray, measured: np.ndarray) -> dict:
-    err = predicted / measured - 1
-    return {"tau": round(float(kendalltau(predicted, measured)[0]), 3),
-            "within_10pct": round(float(np.mean(np.abs(err) <= 0.10)), 3), "mape": round(float(np.mean(np.abs(err))), 4)}
+    a = accuracy(predicted, measured)
+    return {"tau": round(a["kendall_tau"], 3), "within_10pct": round(a["within"] / 100, 3),
+            "mape": round(a["mape"] / 100, 4)}
 
 
 def main() -> None:

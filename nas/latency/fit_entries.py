@@ -22,9 +22,8 @@ from __future__ import annotations
 
 import dataclasses
 
-import numpy as np
-
 from nas.latency.errors import LatencyTableError
+from nas.latency.metrics import accuracy
 from nas.latency.ops import op_key, space_uses
 from nas.space.base import HEAD, STEM
 
@@ -69,5 +68,5 @@ def measure_entries_by_fit(space, table, s, n_nets: int, passes: int, progress: 
     table.const_covers = list(covered)
     predicted = fitted.predict_many(space, archs, corrected=False)
     table.meta.update(op_timing="fit", fit_nets=n_nets, fit_seed=seed, fit_min_run_time=s.min_run_time,
-                      fit_mape=round(float(np.mean(np.abs(predicted / np.asarray(ms) - 1)) * 100), 3))
+                      fit_mape=round(accuracy(predicted, ms)["mape"], 3))
     return n_nets
