@@ -1,6 +1,7 @@
 """``python -m nas.latency``: Hydra config, the plain ``run`` function, and the CLI's error contract."""
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -104,3 +105,14 @@ def test_cli_user_errors_exit_2_without_traceback(tmp_path):
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.startswith("error: ") and str(bad) in proc.stderr and "Traceback" not in proc.stderr
     assert bad.read_text() == "{ not json"
+
+
+def test_run_refits_a_named_fit_tables_per_op_calibration_in_memory(tmp_path, capsys):
+    from test_latency_fit import memory_calibrated_fit_table
+
+    space = tiny_space(tmp_path)
+    path = memory_calibrated_fit_table(space).save(tmp_path / "fit.json")
+    before = path.read_bytes()
+    with pytest.warns(UserWarning, match="model 'memory' re-ranks"):
+        run(cfg_of(*tiny_overrides(tmp_path, space.source), f"table={path}", "calibrate=0", "allow_mismatch=true"))
+    assert re.search(r"calibration \((scale|affine)\)", capsys.readouterr().out) and path.read_bytes() == before

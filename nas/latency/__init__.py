@@ -7,11 +7,11 @@
 """
 
 from nas.latency.build import build_table, cache_path, get_table
-from nas.latency.calibrate import calibrate_table, fit_calibration
+from nas.latency.calibrate import calibrate_table, conform_calibration, fit_calibration
 from nas.latency.errors import LatencyTableError, TableElsewhere
 from nas.latency.fingerprint import target_fingerprint
 from nas.latency.ops import op_key
 from nas.latency.table import Calibration, Entry, LatencyTable, load_table
 
 __all__ = ["Calibration", "Entry", "LatencyTable", "LatencyTableError", "TableElsewhere", "build_table", "cache_path",
-           "calibrate_table", "fit_calibration", "get_table", "load_table", "op_key", "target_fingerprint"]
+           "calibrate_table", "conform_calibration", "fit_calibration", "get_table", "load_table", "op_key", "target_fingerprint"]

@@ -28,6 +28,7 @@ from nas.cli import hydra_app
 from nas.cli import run as run_app
 from nas.io import atomic_write_text, check_writable_dir
 from nas.latency.build import get_table, space_info
+from nas.latency.calibrate import conform_calibration
 from nas.latency.config import register
 from nas.latency.errors import LatencyTableError
 from nas.latency.fingerprint import FIELDS, target_fingerprint
@@ -130,6 +131,7 @@ def run(cfg, out_dir: Optional[str | Path] = None) -> Dict[str, Any]:
         if missing:
             raise LatencyTableError(f"{table.where}: {len(missing)} ops of space '{space.name}' have no entry, "
                                     f"e.g. '{op_key(missing[0])}'")
+        conform_calibration(table, space)  # in memory; the named file is left as it is
     else:
         table = get_table(space, cfg.device.type, cfg.batch_size, cfg.dtype, threads, cfg.cache_dir, cfg.rebuild,
                           cfg.progress, calibrate=cfg.calibrate, min_run_time=cfg.min_run_time, passes=cfg.passes,

@@ -213,7 +213,7 @@ def get_table(space, device: str = "cpu", batch_size: int = 1, dtype: str = "flo
     unless ``allow_busy`` (or the ``NAS_ALLOW_BUSY=1`` environment variable), which warns
     loudly. The observed load goes into ``meta.load``.
     """
-    from nas.latency.calibrate import calibrate_table
+    from nas.latency.calibrate import calibrate_table, conform_calibration
 
     fp = target_fingerprint(device, threads, dtype, batch_size, space.resolution, runtime)
     op_timing = resolve_op_timing(runtime, op_timing, dtype, space, reference)
@@ -223,13 +223,14 @@ def get_table(space, device: str = "cpu", batch_size: int = 1, dtype: str = "flo
                 monitor=monitor)
     what = f"building the {runtime} {dtype} latency table of {space.name}"
     table: Optional[LatencyTable] = None
-    changed = False
+    changed = False  # saved at the end when True
     if path.is_file() and not rebuild:
         try:
             table = load_table(path)
         except LatencyTableError as err:
             raise LatencyTableError(f"{err} (delete the cached file or rebuild)") from None
         table.check_fingerprint(fp)
+        changed = conform_calibration(table, space) is not None
         if op_timing in ("net", "fit") and table.missing(space):
             raise LatencyTableError(f"{path}: entries: op_timing={op_timing} prices ops against the networks the "
                                     f"table was built with, and {len(table.missing(space))} ops of space '{space.name}' "

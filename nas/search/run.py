@@ -23,7 +23,7 @@ from nas import distributed as dist
 from nas.data import DATASETS, search_data
 from nas.evaluators import EVALUATORS
 from nas.io import atomic_write_text, check_writable_dir
-from nas.latency import get_table, load_table
+from nas.latency import conform_calibration, get_table, load_table
 from nas.latency.fingerprint import check_runtime, device_name
 from nas.latency.fit_entries import FIT_NETS
 from nas.latency.sources import LATENCY_SOURCES
@@ -54,6 +54,7 @@ def resolve_table(cfg: DictConfig, space, device: str, threads):
                     "device_name": device_name(device) if same_device else None}
         check_runtime(table, lat.runtime)
         table.check_fingerprint(expected, allow_mismatch=lat.allow_mismatch)
+        conform_calibration(table, space)  # in memory; the named file is left as it is
         check_table_covers(table, space, lat.get("calibrated", True))
         return table
     if target != device:
