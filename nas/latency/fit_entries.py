@@ -5,15 +5,17 @@ reference network, and every op's entry is fitted on them: :class:`nas.latency.p
 (one cost per op configuration, Huber regression on how often each op runs in each network, as for
 devices where only whole networks can be timed). ``const_ms`` stands for the stem, the head and the
 intercept; entries are relative costs and may be negative (only sums are meaningful). The table is
-additive as any other, so FBNet's expected latency uses it unchanged; the calibration on whole
-networks (``calibrate``) and the anchors work as for the other modes.
+additive as any other, so FBNet's expected latency uses it unchanged; the anchors work as for the
+other modes, and the calibration on whole networks (``calibrate``) only rescales
+(``nas.latency.calibrate.models_for``: its ranking stays the fit's).
 
 Why: ops priced one by one -- as their own programs (``program``) or as what each adds to a base
 network (``net``) -- are each mispriced by their own amount in the runtimes where a network is more than
 the sum of its ops. Fitted on 424 networks timed in ONNX Runtime int8, the entries ranked 100 other
 networks, timed in other processes hours earlier, at Kendall tau 0.92-0.93 with all within ±10%, where
 the ``net`` table reached 0.72-0.75 and 90-91% (docs/latency_tables.md, ``bench/latency_opfit.py``);
-built this way, the ONNX Runtime int8 table put 100 fresh networks 100% within ±10% at tau 0.994-0.996.
+built this way, ONNX Runtime fp32 / int8 and OpenVINO fp32 / int8 tables put 100 fresh networks 100%
+within ±10% at tau 0.92-0.98 (2026-12-02).
 Cost: ``FIT_NETS`` lowered networks instead of one per op key (~100 for ``fbnet``); fewer than about 300
 fit poorly there (100 networks: tau 0.78-0.83).
 """
