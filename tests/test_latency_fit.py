@@ -146,6 +146,9 @@ def test_an_earlier_per_op_calibration_of_a_fit_table_is_refitted_from_its_store
         assert conform_calibration(table, space) == "memory"
     assert table.calibration.model in RANK_KEEPING and (table.calibration.archs, table.calibration.measured_ms) == stored
     assert conform_calibration(table, space) is None and path.read_bytes() == before  # once; the file untouched
+    lacking = load_table(path)  # a table lacking ops is refused by its callers, not refitted here
+    lacking.entries.pop(next(iter(lacking.entries)))
+    assert conform_calibration(lacking, space) is None and lacking.calibration.model == "memory"
     program = synthetic_table(space)  # a program table keeps its per-op calibration
     program.calibration = load_table(path).calibration
     assert conform_calibration(program, space) is None and program.calibration.model == "memory"

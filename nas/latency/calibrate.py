@@ -46,10 +46,11 @@ def models_for(table: LatencyTable) -> Tuple[Tuple[str, Tuple[str, ...], bool], 
 def conform_calibration(table: LatencyTable, space) -> Optional[str]:
     """Refit, from the networks it stored (nothing is timed), a calibration of ``table`` made with a model
     :func:`models_for` no longer allows (a fit table calibrated by an earlier version); returns the old
-    model's name when it did, else None. A calibration of another space, or without its networks, is
-    left alone."""
+    model's name when it did, else None. A calibration of another space, without its networks, or of a
+    table lacking ops of ``space`` (the callers refuse those) is left alone."""
     c = table.calibration
-    if c is None or c.model in {m[0] for m in models_for(table)} or c.space != space.name or not c.archs:
+    if (c is None or c.model in {m[0] for m in models_for(table)} or c.space != space.name or not c.archs
+            or table.missing(space)):
         return None
     table.calibration = fit_calibration(table, space, [space.decode(a) for a in c.archs], c.measured_ms)
     warnings.warn(f"{table.where}: calibration: model '{c.model}' re-ranks a table fitted on whole networks "
