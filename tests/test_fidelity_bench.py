@@ -186,7 +186,17 @@ def test_the_ground_truth_trained_again_with_another_seed_is_compared(tmp_path, 
     acc1 = {e["key"]: e["accuracy"] for e in t1["archs"]}
     want = bench.rank_fidelity(acc0, acc1, 20, 0)
     assert rep["seed"] == 1 and rep["fidelity"]["n"] == 4 and rep["fidelity"]["kendall_tau"] == want["kendall_tau"]
-    assert "against itself trained again (training seed 1, 4 archs" in (tmp_path / "r0.md").read_text()
+    md = (tmp_path / "r0.md").read_text()
+    assert "against itself trained again (training seed 1, 4 archs" in md
+    # each evaluator against either truth and against their mean (the less noisy truth)
+    macs = {k: v["accuracy"] for k, v in json.loads((tmp_path / "scores.json").read_text())["macs"]["archs"].items()}
+    mean = {k: (acc0[k] + acc1[k]) / 2 for k in acc0}
+    assert rep["mean"] == pytest.approx(mean)
+    got = report["evaluators"]["macs"]["repeat"]
+    for name, truth in (("first", acc0), ("second", acc1), ("mean", mean)):
+        assert got[name]["kendall_tau"] == bench.rank_fidelity(truth, macs, 20, 0)["kendall_tau"]
+    assert "| evaluator | truth (seed 0) | trained again (seed 1) | mean of the two |" in md
+    assert md.count("\n| macs | ") == 2
     assert bench.main([*first, "--repeat-truth", str(tmp_path / "none.json")]) == 2
     assert "none.json: <file>: expected a ground-truth file" in capsys.readouterr().err
     # the same truth file cannot be reused for another training seed
