@@ -328,10 +328,9 @@ def truth_repeat(path: str, acc: Dict[str, float], args) -> Dict[str, Any]:
     if not other.exists:
         raise FidelityError(path, "<file>", "a ground-truth file (--repeat-truth)", "no such file")
     again = other.accuracies()
-    if len(set(again) & set(acc)) < 3:
-        raise FidelityError(path, "archs", "at least 3 of --truth's archs with an accuracy",
-                            f"{len(set(again) & set(acc))} in common")
     common = sorted(set(again) & set(acc))
+    if len(common) < 3:
+        raise FidelityError(path, "archs", "at least 3 of --truth's archs with an accuracy", f"{len(common)} in common")
     return {"file": path, "seed": other.data.get("recipe", {}).get("seed"),
             "fidelity": rank_fidelity(acc, again, args.bootstrap, args.seed),
             "accuracy": {k: again[k] for k in common},
