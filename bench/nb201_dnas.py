@@ -27,8 +27,10 @@ on ``--device`` (its fit error is printed); the derived arch is then the most pr
 latency is within 5% below the target (FBNet's ``derive=target``). Without a target the found arch is
 picked as the toolkit's FBNet picks it by default (``derive=sampled``): of theta's argmax and ``--samples``
 draws of the final distribution, the lowest cross-entropy with the shared weights on ``--val-images``
-held out of the theta half of the training images (no test image is seen by the search; ``--samples 0``:
-the argmax alone, which is reported too). Reported: the derived arch's true
+held out of the theta half of the training images, a sample only if lower than the argmax's by more than
+``--pick-margin`` (2, the toolkit's default) standard errors of the per-image difference (no test image is
+seen by the search; ``--samples 0``: the argmax alone, which is reported too; every candidate's loss, gain
+and true accuracy are kept in the record). Reported: the derived arch's true
 CIFAR-10 test accuracy and latency, the benchmark's best arch and best arch within the target, the
 derived arch's rank, beside published DNAS results in this space. Appends a JSON line to ``--out``.
 """
@@ -52,6 +54,7 @@ from nas.data import SearchData, resize, search_data, split
 from nas.errors import NasError
 from nas.space import load_space
 from nas.strategies.fbnet import FBNetOptions, FBNetSearch, LatencyModel
+from nas.strategies.fbnet_arch import paired_gain
 from nas.supernet import build_supernet
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -145,6 +148,9 @@ def main(argv=None) -> int:
                     "shared-weight figures and the final pick (the search sees no test image)")
     ap.add_argument("--samples", type=int, default=6, help="draws of the final distribution the found arch is picked "
                     "from with theta's argmax (lowest validation loss; FBNet's derive=sampled); 0: the argmax")
+    ap.add_argument("--pick-margin", type=float, default=FBNetOptions.pick_margin, help="a sample displaces theta's "
+                    "argmax only if its validation loss is lower by more than this many standard errors (paired "
+                    "per image); 0: the lowest loss wins")
     ap.add_argument("--mode", default="hard", help="hard (GDAS-like single path) | soft (Gumbel-softmax mixing)")
     ap.add_argument("--budget-min", type=float, default=60.0, help="wall-time budget of the search (minutes)")
     ap.add_argument("--rounds", default="auto", help="planned rounds (the temperature and learning-rate schedules' "
@@ -213,6 +219,7 @@ def run(args, command: str) -> int:
         opts = FBNetOptions(epochs=rounds, warmup_epochs=warmup, batch_size=args.batch, mode=args.mode,
                             w_lr=args.w_lr, w_weight_decay=5e-4, theta_lr=args.theta_lr, theta_weight_decay=1e-3,
                             tau0=args.tau0, tau_decay=decay, max_steps_per_epoch=args.round_steps, samples=args.samples,
+                            pick_margin=args.pick_margin,
                             derive="target" if target else ("sampled" if args.samples else "argmax"))
         search = FBNetSearch(build_supernet(space), data, model, opts, seed=args.seed)
         search.tau = lambda epoch: args.tau0 * decay ** max(0, epoch - warmup)
@@ -239,9 +246,18 @@ def run(args, command: str) -> int:
     seconds = time.perf_counter() - started
     acc_all = bench.accuracy("cifar10")
     argmax_text = space.to_string(search.derive())
-    arch, how = search.pick([a for a, _ in search.samples(args.samples, args.seed)])
+    draws = [a for a, _ in search.samples(args.samples, args.seed)]
+    arch, how = search.pick(draws)
     if how:
         print(how)
+    candidates = []  # every arch the pick weighed, for reading other rules off this run
+    if how:
+        base = search.image_losses(search.derive())
+        for a in [search.derive()] + [a for a in draws if a.choices != search.derive().choices]:
+            gain, se = paired_gain(base, search.image_losses(a))
+            candidates.append({"arch": space.to_string(a), "val_loss": round(search.validation_loss(a), 5),
+                               "gain": round(gain, 5), "gain_se": round(se, 5),
+                               "bench_acc": float(acc_all[bench.index(space.to_string(a))])})
     text = space.to_string(arch)
     idx = bench.index(text)
     acc, lat = float(acc_all[idx]), float(lat_all[idx])
@@ -250,7 +266,8 @@ def run(args, command: str) -> int:
               "probe_round_s": round_s,
               "seconds": round(seconds, 1), "budget_min": args.budget_min,
               "images": args.images, "cells": args.cells, "resolution": args.resolution, "derived": text,
-              "pick": how, "samples": args.samples, "argmax_derived": argmax_text,
+              "pick": how, "samples": args.samples, "pick_margin": args.pick_margin, "candidates": candidates,
+              "argmax_derived": argmax_text,
               "argmax_bench_acc": float(acc_all[bench.index(argmax_text)]),
               "bench_acc": acc, "rank": int((acc_all > acc).sum()) + 1, "best_acc": float(acc_all.max()),
               "device": args.device, "latency_ms": lat, "latency_fit_mape": round(mape, 2),

@@ -48,6 +48,14 @@ def test_toy_search_reports_the_benchmark_figures(tmp_path, capsys):
     # without a target the found arch is the toolkit's default pick (argmax and samples, lowest validation
     # loss); with one it is the target rule's, no pick
     assert "lowest search loss on the validation split" in hard["pick"] and soft["pick"] is None
+    # every candidate the pick weighed, the argmax first (no gain over itself), each looked up
+    first, *others = hard["candidates"]
+    assert first["arch"] == hard["argmax_derived"] and first["gain"] == 0.0 and first["gain_se"] == 0.0
+    assert hard["derived"] in [c["arch"] for c in hard["candidates"]] and hard["pick_margin"] == 2.0
+    for c in hard["candidates"]:
+        assert c["bench_acc"] == pytest.approx(float(BENCH.accuracy("cifar10", [BENCH.index(c["arch"])])[0]))
+        assert c["gain"] == pytest.approx(first["val_loss"] - c["val_loss"], abs=2e-5)
+    assert soft["candidates"] == []
     for r in (hard, soft):
         assert r["argmax_bench_acc"] == pytest.approx(
             float(BENCH.accuracy("cifar10", [BENCH.index(r["argmax_derived"])])[0]))

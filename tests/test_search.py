@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+import zlib
 from pathlib import Path
 
 import pytest
@@ -315,7 +316,9 @@ def test_found_arch_is_re_derived_until_it_meets_the_target_on_the_device(tmp_pa
 def test_without_a_target_the_found_arch_is_the_best_of_argmax_and_samples(tmp_path, monkeypatch):
     """theta stays uniform (theta_lr=0), so its argmax is every layer's first op: here a noise op, a corner
     of the space no trained path resembles. ``derive=auto`` without a target (``sampled``) picks, of the
-    argmax and the samples, the lowest validation loss (here stubbed: the number of noise ops)."""
+    argmax and the samples, the lowest validation loss (here stubbed: per image, the number of noise ops,
+    plus per-image noise of standard deviation ``sd``), a sample only if it beats the argmax by more than
+    ``pick_margin`` standard errors of the paired difference."""
     from nas.strategies.fbnet import FBNetSearch
 
     monkeypatch.setitem(BLOCKS._items, "noise", Noise)
@@ -323,24 +326,62 @@ def test_without_a_target_the_found_arch_is_the_best_of_argmax_and_samples(tmp_p
     path = toy_space(tmp_path, "noise: {block: noise}\n  conv: {block: conv, kernel_size: 3}")
     space = load_space(path, variant="cifar")
     table = table_for(space, lambda use: 1.0).save(tmp_path / "table.json")  # equal latency
-    scored = []
+    scored, sd = [], {"value": 0.0}
 
-    def noise_ops(self, arch):
-        scored.append(dict(arch.choices))
+    def noise_ops(arch):
         return float(sum(c == "noise" for c in arch.choices.values()))
 
-    monkeypatch.setattr(FBNetSearch, "validation_loss", noise_ops)
+    def image_losses(self, arch):
+        if dict(arch.choices) not in scored:
+            scored.append(dict(arch.choices))
+        gen = torch.Generator().manual_seed(zlib.crc32(repr(sorted(arch.choices.items())).encode()))  # per arch
+        noise = torch.randn(50, generator=gen, dtype=torch.float64)
+        return noise_ops(arch) + sd["value"] * (noise - noise.mean())  # mean: the noise ops, exactly
+
+    monkeypatch.setattr(FBNetSearch, "image_losses", image_losses)
+    monkeypatch.setattr(FBNetSearch, "validation_loss", lambda self, arch: float(image_losses(self, arch).mean()))
     common = ["method.theta_lr=0.0", "method.samples=6"]
     s = run_search(tiny_cfg(tmp_path, path, table, *common), tmp_path)
     found = Arch.load(s.found.arch_file).choices
     assert s.derive == "sampled" and scored[0] == {k: "noise" for k in found}  # the argmax comes first
     assert len(scored) >= 3 and sum(c == "noise" for c in found.values()) == min(
         sum(c == "noise" for c in a.values()) for a in scored) < 3
-    assert any(n.startswith("found arch: the lowest search loss") and "sample " in n for n in s.notes)
+    assert any(n.startswith("found arch: the lowest search loss") and ", sample " in n for n in s.notes)
+    # per-image noise (sd 20 on 50 images: a paired standard error of ~4) swamps gains of a few noise ops:
+    # the argmax stays; with pick_margin=0 the lowest mean wins, whatever the noise
+    sd["value"] = 20.0
+    for margin, kept in ((2.0, True), (0.0, False)):
+        scored.clear()
+        s = run_search(tiny_cfg(tmp_path, path, table, *common, f"method.pick_margin={margin}"), tmp_path)
+        found = Arch.load(s.found.arch_file).choices
+        note = next(n for n in s.notes if n.startswith("found arch:"))
+        assert (set(found.values()) == {"noise"}) == kept, note
+        assert ("within the margin" in note) == kept, note
     scored.clear()
     s = run_search(tiny_cfg(tmp_path, path, table, *common, "method.derive=argmax"), tmp_path)
     assert s.derive == "argmax" and set(Arch.load(s.found.arch_file).choices.values()) == {"noise"}
     assert not scored and not any(n.startswith("found arch:") for n in s.notes)
+
+
+def test_paired_gain_and_the_margin_rule():
+    """The gain of a candidate over the argmax is the mean per-image difference with its standard error;
+    a candidate displaces the argmax only beyond ``margin`` standard errors, the largest such gain wins."""
+    from nas.strategies.fbnet_arch import choose_by_gain, paired_gain
+
+    gen = torch.Generator().manual_seed(0)
+    base = 1.0 + torch.rand(4000, generator=gen, dtype=torch.float64)
+    noise = 0.5 * torch.randn(4000, generator=gen, dtype=torch.float64)
+    gain, se = paired_gain(base, base - 0.2 + noise)
+    assert gain == pytest.approx(0.2 - float(noise.mean()), abs=1e-9)
+    assert se == pytest.approx(float(noise.std()) / 4000 ** 0.5, rel=1e-6)
+    assert paired_gain(base, base - 0.3) == pytest.approx((0.3, 0.0), abs=1e-9)  # same shift on every image
+    with pytest.raises(ValueError, match="same images"):
+        paired_gain(base, base[:10])
+    gains = [(0.01, 0.02), (0.1, 0.02), (0.3, 0.2), (-0.5, 0.01)]
+    assert choose_by_gain(gains, 2.0) == 2  # 0.1 > 2 x 0.02; 0.3 is not > 2 x 0.2; a loss is no gain
+    assert choose_by_gain(gains, 1.0) == 3 and choose_by_gain(gains, 0.0) == 3
+    assert choose_by_gain(gains, 6.0) == 0 and choose_by_gain([], 2.0) == 0
+    assert choose_by_gain([(0.0, 0.0)], 0.0) == 0  # a tie keeps the argmax
 
 
 def test_error_paths(tmp_path, toy):

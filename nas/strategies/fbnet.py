@@ -15,7 +15,9 @@ single-path sampling (only the sampled op runs) by default; soft mixing as in th
 The found arch (``FBNetOptions.derive``): with a latency target the most probable arch under theta
 whose latency is within 5% below the target; without one, as FBNet's paper picks among archs
 sampled from the final distribution, the one of theta's argmax and the ``samples`` draws with the
-lowest search loss on the validation split (shared weights: ``CE * alpha * log(LAT) ** beta``); or
+lowest search loss on the validation split (shared weights: ``CE * alpha * log(LAT) ** beta``), a
+sample only if its loss is lower than the argmax's by more than ``pick_margin`` standard errors of the
+per-image difference (by default 2: a sample better by noise does not displace what theta settled on); or
 theta's argmax per decision. (After a short search theta is still nearly uniform and its argmax is
 a corner of the space, e.g. every layer's cheapest op, that the supernet never trained as a whole.)
 
@@ -52,7 +54,8 @@ from nas.progress import progress as progress_bar
 from nas.results import SearchSummary
 from nas.space import Arch
 from nas.strategies.base import SearchError
-from nas.strategies.fbnet_arch import most_probable_within, probability_figure, read_checkpoint, sample_archs
+from nas.strategies.fbnet_arch import (arch_key, choose_by_gain, most_probable_within, paired_gain, probability_figure,
+                                      read_checkpoint, sample_archs)
 from nas.strategies.fbnet_latency import LatencyModel, fbnet_loss
 from nas.strategies.job import meet_target_notes
 from nas.strategies.registry import STRATEGIES
@@ -81,6 +84,9 @@ class FBNetOptions:
     alpha: float = ranged(0.2, gt=0)
     beta: float = ranged(0.6, ge=0)
     samples: int = ranged(6, ge=0)
+    # derive=sampled: a sample displaces theta's argmax only if its validation loss is lower by more than
+    # this many standard errors of the per-image difference (paired, same images); 0: the lowest loss wins
+    pick_margin: float = ranged(2.0, ge=0)
     max_steps_per_epoch: Optional[int] = ranged(None, ge=1)  # cap for smoke runs
     # the found arch: argmax of theta per layer; ("target") the most probable arch under theta whose table
     # latency is within 5% below the target; ("sampled") of the argmax and the `samples` draws, the lowest
@@ -117,7 +123,8 @@ class FBNetSearch:
         self.epoch = 0
         self.bn_batches = 4
         self.history: List[Dict[str, float]] = []
-        self._validated: Dict[tuple, Tuple[float, float]] = {}  # validate()'s figures for these weights
+        # validate()'s figures for these weights, with this process's per-image cross-entropies
+        self._validated: Dict[tuple, Tuple[float, float, torch.Tensor]] = {}
 
     # --- checkpoint -------------------------------------------------------------------------------
     def state_dict(self) -> Dict[str, Any]:
@@ -196,9 +203,18 @@ class FBNetSearch:
     def validation_loss(self, arch: Arch) -> float:
         """The search's loss of ``arch`` on the validation split: its shared-weight cross-entropy with its
         table latency, as :func:`fbnet_loss` weighs them in training."""
-        ce = torch.tensor(self.validate(arch)[1], dtype=torch.float64)
+        return float(self._search_loss(torch.tensor(self.validate(arch)[1], dtype=torch.float64), arch))
+
+    def image_losses(self, arch: Arch) -> torch.Tensor:
+        """The search's loss of ``arch`` on each of this process's validation images (the same images, in
+        the same order, for every arch: differences between archs are paired); their mean over every
+        process's images is :meth:`validation_loss` (the loss is linear in the cross-entropy)."""
+        self.validate(arch)
+        return self._search_loss(self._validated[arch_key(arch)][2], arch)
+
+    def _search_loss(self, ce: torch.Tensor, arch: Arch) -> torch.Tensor:
         lat = torch.tensor(self.latency.of_arch(self.net, arch), dtype=torch.float64)
-        return float(fbnet_loss(ce, lat, self.opts, self.latency))
+        return fbnet_loss(ce, lat, self.opts, self.latency)
 
     @torch.no_grad()
     def validate(self, arch: Arch) -> Tuple[float, float]:
@@ -207,30 +223,31 @@ class FBNetSearch:
         running statistics mix every path). The supernet's own statistics and the global RNG are left
         as they were. Computed once per arch for the current weights (the found arch and the samples are
         scored by :meth:`pick` and again for the summary)."""
-        key = tuple(sorted(arch.choices.items()))
+        key = arch_key(arch)
         if key not in self._validated:
             self._validated[key] = self._validate(arch)
-        return self._validated[key]
+        return self._validated[key][:2]
 
     @torch.no_grad()
-    def _validate(self, arch: Arch) -> Tuple[float, float]:
+    def _validate(self, arch: Arch) -> Tuple[float, float, torch.Tensor]:
         bn_state = {k: v.clone() for k, v in self.net.state_dict().items() if "running" in k or "num_batches" in k}
         rng = torch.get_rng_state()
         self.net.set_arch(arch)
         loader = BatchLoader(self.data.weight, self.opts.batch_size, seed=self.seed + 7)
         recalibrate_bn(self.net, [(x, y) for _, (x, y) in zip(range(self.bn_batches), loader)], self.device)
-        correct = seen = loss = 0.0
+        correct = 0.0
+        ce = [torch.zeros(0, dtype=torch.float64)]
         for x, y in dist.local_loader(self.v_loader):
             if len(y):
                 out = self.net(batch_to(x, self.device)).float().cpu()
                 correct += (out.argmax(1) == y).sum().item()
-                loss += F.cross_entropy(out, y, reduction="sum").item()
-                seen += len(y)
-        correct, loss, seen = dist.all_sum(correct, loss, seen)
+                ce.append(F.cross_entropy(out, y, reduction="none").double())
+        ce_local = torch.cat(ce)
+        correct, loss, seen = dist.all_sum(correct, ce_local.sum().item(), len(ce_local))
         self.net.load_state_dict(bn_state, strict=False)
         torch.set_rng_state(rng)
         self.net.train()
-        return correct / max(1, seen), loss / max(1, seen)
+        return correct / max(1, seen), loss / max(1, seen), ce_local
 
     # --- results ----------------------------------------------------------------------------------
     def derive_rule(self) -> str:
@@ -265,16 +282,29 @@ class FBNetSearch:
 
     def pick(self, samples: Sequence[Arch]) -> Tuple[Arch, Optional[str]]:
         """The found arch, and how it was picked: :meth:`derive`'s, or with the ``sampled`` rule the one of
-        it and ``samples`` with the lowest :meth:`validation_loss`."""
+        it and ``samples`` with the lowest :meth:`validation_loss`, where a sample displaces the argmax only
+        if it beats it by more than ``pick_margin`` standard errors of the paired per-image difference (a
+        sample that is better by noise on a thousand images is not better: the argmax is what theta
+        settled on)."""
         first = self.derive()
         if self.derive_rule() != "sampled" or not samples:
             return first, None
         pool = [first] + [a for a in samples if a.choices != first.choices]
-        losses = [self.validation_loss(a) for a in pool]
-        best = min(range(len(pool)), key=losses.__getitem__)
+        base = self.image_losses(first)
+        gains = [paired_gain(base, self.image_losses(a)) for a in pool[1:]]
+        best = choose_by_gain(gains, self.opts.pick_margin)
+        loss = self.validation_loss
+        if best:
+            verdict = f"sample {best}, lower by {gains[best - 1][0]:.4f} +- {gains[best - 1][1]:.4f}"
+        else:
+            top = max(range(len(gains)), key=lambda i: gains[i][0], default=None)
+            verdict = ("the argmax" if top is None or gains[top][0] <= 0 else
+                       f"the argmax; sample {top + 1} lower by {gains[top][0]:.4f} +- {gains[top][1]:.4f}, "
+                       f"within the margin")
         note = (f"found arch: the lowest search loss on the validation split (shared weights) of theta's "
-                f"argmax ({losses[0]:.4f}) and {len(pool) - 1} samples of the final distribution "
-                f"(best {losses[best]:.4f}, {'the argmax' if best == 0 else f'sample {best}'})")
+                f"argmax ({loss(first):.4f}) and {len(pool) - 1} samples of the final distribution, a sample "
+                f"only if lower by more than {self.opts.pick_margin:g} standard errors (best "
+                f"{loss(pool[best]):.4f}, {verdict})")
         return pool[best], note
 
     def _log(self, m: Dict[str, float]) -> None:

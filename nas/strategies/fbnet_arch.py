@@ -10,6 +10,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import numpy as np
 import torch
 
+from nas import distributed as dist
 from nas.space import Arch
 from nas.strategies.base import SearchError
 from nas.supernet import build_supernet
@@ -53,6 +54,35 @@ def most_probable_within(ops: Dict[str, object], costs: Dict[str, torch.Tensor],
         choices[label] = ops[label].names[c]
         b -= int(cost[c])
     return space.make_arch({label: choices[label] for label in labels})  # in the space's decision order
+
+
+def arch_key(arch: Arch) -> tuple:
+    """A hashable key of ``arch``'s choices."""
+    return tuple(sorted(arch.choices.items()))
+
+
+def paired_gain(base: torch.Tensor, other: torch.Tensor) -> Tuple[float, float]:
+    """How much lower ``other``'s per-image losses are than ``base``'s on the same images (this process's
+    share; summed over processes): the mean difference and its standard error."""
+    if base.shape != other.shape:
+        raise ValueError(f"paired losses need the same images: {tuple(base.shape)} vs {tuple(other.shape)}")
+    d = (base - other).double()
+    total, squares, n = dist.all_sum(d.sum().item(), (d * d).sum().item(), d.numel())
+    if n < 2:
+        return (total / n if n else 0.0), math.inf
+    mean = total / n
+    var = max(0.0, (squares - n * mean * mean) / (n - 1))
+    return mean, math.sqrt(var / n)
+
+
+def choose_by_gain(gains: List[Tuple[float, float]], margin: float) -> int:
+    """Index into ``[argmax, *samples]`` of the pick: of the samples whose gain over the argmax exceeds
+    ``margin`` standard errors (and zero), the largest gain; 0 (the argmax) if none does."""
+    best, best_gain = 0, 0.0
+    for i, (gain, se) in enumerate(gains, 1):
+        if gain > max(margin * se, 0.0) and gain > best_gain:
+            best, best_gain = i, gain
+    return best
 
 
 def sample_archs(net, k: int, seed: int) -> List[Tuple[Arch, float]]:
