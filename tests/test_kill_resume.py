@@ -43,25 +43,28 @@ def run(cmd: Sequence[str], cwd: Path) -> subprocess.CompletedProcess:
     return proc
 
 
-def timed_marker(cmd: Sequence[str], cwd: Path, marker: Path) -> float:
-    """Run to the end; seconds from the marker's first appearance to the end."""
+def timed_marker(cmd: Sequence[str], cwd: Path, marker: Path, done: Path = None) -> float:
+    """Run to the end; seconds from the marker's first appearance to the end, or to ``done``'s appearance
+    (the job's last write: after it only the interpreter's exit is left, which a kill test need not hit)."""
     proc = subprocess.Popen(list(cmd), cwd=cwd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    seen = None
+    seen = finished = None
     while proc.poll() is None:
         if seen is None and marker.exists():
             seen = time.monotonic()
+        if finished is None and done is not None and done.exists():
+            finished = time.monotonic()
         time.sleep(0.02)
     out, err = proc.communicate()
     assert proc.returncode == 0, err[-3000:]
     assert seen is not None, f"{marker} never appeared"
-    return time.monotonic() - seen
+    return (finished or time.monotonic()) - seen
 
 
 def kill_at_random_point(cmd: Sequence[str], cwd: Path, marker: Path, span: float, rng: random.Random,
-                         out: Path = None) -> float:
+                         out: Path = None, done: Path = None) -> float:
     """Start ``cmd``, SIGKILL it at a random moment in ``[0, span)`` after ``marker`` appears; returns that
     moment. Retries (with a shorter span, after emptying ``out``, default the marker's directory) when
-    the job ended before the kill."""
+    the job ended before the kill, or had written ``done`` (its last write) by then."""
     for attempt in range(4):
         delay = rng.uniform(0.0, span * 0.9 ** attempt)
         proc = subprocess.Popen(list(cmd), cwd=cwd, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -75,7 +78,8 @@ def kill_at_random_point(cmd: Sequence[str], cwd: Path, marker: Path, span: floa
             os.kill(proc.pid, signal.SIGKILL)  # kill -9: no handler, no flush, no cleanup
             proc.wait()
             assert proc.returncode == -signal.SIGKILL
-            return delay
+            if done is None or not done.exists():
+                return delay
         proc.wait()
         shutil.rmtree(out or marker.parent)  # ended before the kill: start again from nothing
         if out is not None:
@@ -219,9 +223,10 @@ def test_agent_pack_killed_and_run_again_packs_the_same_job(tmp_path):
                 "runtime=onnxruntime", "calibrate=3", "validate=2", "threads=1", "progress=false", f"out={out}"]
 
     full, killed = tmp_path / "full", tmp_path / "killed"
-    span = timed_marker(cmd(full), tmp_path, full / "programs")
+    span = timed_marker(cmd(full), tmp_path, full / "programs", done=full / "job.json")
     killed.mkdir()
-    kill_at_random_point(cmd(killed), tmp_path, killed / "programs", span, random.Random(f"{SEED}:pack"), out=killed)
+    kill_at_random_point(cmd(killed), tmp_path, killed / "programs", span, random.Random(f"{SEED}:pack"), out=killed,
+                         done=killed / "job.json")
     assert not (killed / "job.json").exists()  # a killed pack is never taken for a whole job
     run(cmd(killed), tmp_path)
     a, b = (json.loads((d / "job.json").read_text()) for d in (full, killed))

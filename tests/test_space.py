@@ -199,3 +199,12 @@ def test_bad_archs():
         space.decode([0] * 21)
     with pytest.raises(SpaceError, match="choices"):
         Arch.loads("space: fbnet\nchoices: [1, 2]\n")
+
+
+@pytest.mark.parametrize("text", ["null: 1\nspace: fbnet\nchoices: {}\n", "1: a\nzz: b\nspace: fbnet\nchoices: {}\n"])
+def test_arch_file_with_keys_of_mixed_types_is_one_error(text):
+    """YAML keys need not be strings (``null:``, ``1:``): an unknown one is named in the one-line error,
+    not a TypeError from sorting keys of mixed types (found by the loader fuzz test)."""
+    with pytest.raises(SpaceError, match="only the keys space, choices, space_args") as err:
+        Arch.loads(text, "a.yaml")
+    assert "\n" not in str(err.value)

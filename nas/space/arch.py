@@ -43,7 +43,7 @@ class Arch:
             raise SpaceError(source, "<top level>", "a mapping with keys 'space' and 'choices'", type(data).__name__)
         unknown = set(data) - {"space", "choices", "space_args"}
         if unknown:
-            raise SpaceError(source, sorted(unknown)[0], "only the keys space, choices, space_args")
+            raise SpaceError(source, str(sorted(unknown, key=str)[0]), "only the keys space, choices, space_args")
         if not isinstance(data.get("space"), str):
             raise SpaceError(source, "space", "the name or path of a search space", data.get("space"))
         if not isinstance(data.get("choices"), Mapping):
