@@ -54,7 +54,6 @@ from nas.data import SearchData, resize, search_data, split
 from nas.errors import NasError
 from nas.space import load_space
 from nas.strategies.fbnet import FBNetOptions, FBNetSearch, LatencyModel
-from nas.strategies.fbnet_arch import paired_gain
 from nas.supernet import build_supernet
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -250,14 +249,11 @@ def run(args, command: str) -> int:
     arch, how = search.pick(draws)
     if how:
         print(how)
-    candidates = []  # every arch the pick weighed, for reading other rules off this run
-    if how:
-        base = search.image_losses(search.derive())
-        for a in [search.derive()] + [a for a in draws if a.choices != search.derive().choices]:
-            gain, se = paired_gain(base, search.image_losses(a))
-            candidates.append({"arch": space.to_string(a), "val_loss": round(search.validation_loss(a), 5),
-                               "gain": round(gain, 5), "gain_se": round(se, 5),
-                               "bench_acc": float(acc_all[bench.index(space.to_string(a))])})
+    # every arch the pick weighed (cached figures), for reading other rules off this run
+    candidates = [{"arch": space.to_string(a), "val_loss": round(search.validation_loss(a), 5),
+                   "gain": round(gain, 5), "gain_se": round(se, 5),
+                   "bench_acc": float(acc_all[bench.index(space.to_string(a))])}
+                  for a, gain, se in (search.weigh(draws) if how else [])]
     text = space.to_string(arch)
     idx = bench.index(text)
     acc, lat = float(acc_all[idx]), float(lat_all[idx])

@@ -54,7 +54,7 @@ from nas.progress import progress as progress_bar
 from nas.results import SearchSummary
 from nas.space import Arch
 from nas.strategies.base import SearchError
-from nas.strategies.fbnet_arch import (arch_key, choose_by_gain, most_probable_within, paired_gain, probability_figure,
+from nas.strategies.fbnet_arch import (choose_by_gain, most_probable_within, paired_gain, probability_figure,
                                       read_checkpoint, sample_archs)
 from nas.strategies.fbnet_latency import LatencyModel, fbnet_loss
 from nas.strategies.job import meet_target_notes
@@ -210,7 +210,7 @@ class FBNetSearch:
         the same order, for every arch: differences between archs are paired); their mean over every
         process's images is :meth:`validation_loss` (the loss is linear in the cross-entropy)."""
         self.validate(arch)
-        return self._search_loss(self._validated[arch_key(arch)][2], arch)
+        return self._search_loss(self._validated[_choices(arch)][2], arch)
 
     def _search_loss(self, ce: torch.Tensor, arch: Arch) -> torch.Tensor:
         lat = torch.tensor(self.latency.of_arch(self.net, arch), dtype=torch.float64)
@@ -223,7 +223,7 @@ class FBNetSearch:
         running statistics mix every path). The supernet's own statistics and the global RNG are left
         as they were. Computed once per arch for the current weights (the found arch and the samples are
         scored by :meth:`pick` and again for the summary)."""
-        key = arch_key(arch)
+        key = _choices(arch)
         if key not in self._validated:
             self._validated[key] = self._validate(arch)
         return self._validated[key][:2]
@@ -280,18 +280,25 @@ class FBNetSearch:
         """Up to ``k`` distinct archs drawn from the final distribution, most likely first, with log-probs."""
         return sample_archs(self.net, k, seed)
 
+    def weigh(self, samples: Sequence[Arch]) -> List[Tuple[Arch, float, float]]:
+        """Theta's argmax and the distinct ``samples``, each with its gain over the argmax (how much lower
+        its :meth:`image_losses` are, paired per image) and that gain's standard error; the argmax first
+        (0, 0)."""
+        first = self.derive()
+        base = self.image_losses(first)
+        others = [a for a in samples if a.choices != first.choices]
+        return [(first, 0.0, 0.0)] + [(a, *paired_gain(base, self.image_losses(a))) for a in others]
+
     def pick(self, samples: Sequence[Arch]) -> Tuple[Arch, Optional[str]]:
         """The found arch, and how it was picked: :meth:`derive`'s, or with the ``sampled`` rule the one of
         it and ``samples`` with the lowest :meth:`validation_loss`, where a sample displaces the argmax only
         if it beats it by more than ``pick_margin`` standard errors of the paired per-image difference (a
         sample that is better by noise on a thousand images is not better: the argmax is what theta
         settled on)."""
-        first = self.derive()
         if self.derive_rule() != "sampled" or not samples:
-            return first, None
-        pool = [first] + [a for a in samples if a.choices != first.choices]
-        base = self.image_losses(first)
-        gains = [paired_gain(base, self.image_losses(a)) for a in pool[1:]]
+            return self.derive(), None
+        pool = self.weigh(samples)
+        gains = [(gain, se) for _, gain, se in pool[1:]]
         best = choose_by_gain(gains, self.opts.pick_margin)
         loss = self.validation_loss
         if best:
@@ -302,10 +309,10 @@ class FBNetSearch:
                        f"the argmax; sample {top + 1} lower by {gains[top][0]:.4f} +- {gains[top][1]:.4f}, "
                        f"within the margin")
         note = (f"found arch: the lowest search loss on the validation split (shared weights) of theta's "
-                f"argmax ({loss(first):.4f}) and {len(pool) - 1} samples of the final distribution, a sample "
+                f"argmax ({loss(pool[0][0]):.4f}) and {len(pool) - 1} samples of the final distribution, a sample "
                 f"only if lower by more than {self.opts.pick_margin:g} standard errors (best "
-                f"{loss(pool[best]):.4f}, {verdict})")
-        return pool[best], note
+                f"{loss(pool[best][0]):.4f}, {verdict})")
+        return pool[best][0], note
 
     def _log(self, m: Dict[str, float]) -> None:
         if self.writer is None:
@@ -321,6 +328,11 @@ class FBNetSearch:
         self.writer.add_figure("theta/probabilities", probability_figure(self.net), step)
 
 
+
+
+def _choices(arch: Arch) -> tuple:
+    """A hashable key of ``arch``'s choices."""
+    return tuple(sorted(arch.choices.items()))
 
 
 @STRATEGIES.register("fbnet")

@@ -56,11 +56,6 @@ def most_probable_within(ops: Dict[str, object], costs: Dict[str, torch.Tensor],
     return space.make_arch({label: choices[label] for label in labels})  # in the space's decision order
 
 
-def arch_key(arch: Arch) -> tuple:
-    """A hashable key of ``arch``'s choices."""
-    return tuple(sorted(arch.choices.items()))
-
-
 def paired_gain(base: torch.Tensor, other: torch.Tensor) -> Tuple[float, float]:
     """How much lower ``other``'s per-image losses are than ``base``'s on the same images (this process's
     share; summed over processes): the mean difference and its standard error."""
